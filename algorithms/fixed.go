@@ -1,0 +1,81 @@
+package algorithms
+
+import (
+	"time"
+
+	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
+)
+
+// Fixed is the fixed-window algorithm; see FixedWindow.
+type Fixed struct{ limits []limiter.Limit }
+
+var _ limiter.Algorithm = (*Fixed)(nil)
+
+// FixedWindow counts requests in aligned windows of each limit's period
+// (minute windows start on the minute, Unix time) and admits a request when
+// every limit has room for it. The limits are checked and charged together,
+// all or nothing: a request denied by the day is not charged to the minute.
+//
+// State: one counter per limit per window, expiring at the window's end.
+// Exactness: exactly Count per window; up to 2×Count in an interval of one
+// period that straddles a window edge.
+func FixedWindow(limits ...limiter.Limit) *Fixed {
+	return &Fixed{limits: append([]limiter.Limit(nil), limits...)}
+}
+
+// Name implements limiter.Algorithm.
+func (*Fixed) Name() string { return "fixed" }
+
+// Limits implements limiter.Algorithm.
+func (a *Fixed) Limits() []limiter.Limit { return a.limits }
+
+// Check implements limiter.Algorithm.
+func (*Fixed) Check(limits []limiter.Limit) error { return windowed("fixed window", limits) }
+
+// Plan implements limiter.Algorithm.
+func (*Fixed) Plan(b *store.Batch, r limiter.Request) {
+	for i, l := range r.Limits {
+		idx, start := windowOf(r.Now, l.Period)
+		b.Ops = append(b.Ops, store.Op{
+			Kind: store.Add,
+			Key:  store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: idx},
+			N:    r.N,
+			Ceil: l.Count,
+			TTL:  time.Duration(start + int64(l.Period) - max(r.Now, 0)),
+		})
+	}
+}
+
+// Decide implements limiter.Algorithm.
+func (*Fixed) Decide(b *store.Batch, r limiter.Request) limiter.Result {
+	var res limiter.Result
+	res.Allowed = b.Applied
+	res.Remaining = -1
+	for i, l := range r.Limits {
+		_, start := windowOf(r.Now, l.Period)
+		reset := time.Duration(start + int64(l.Period) - max(r.Now, 0))
+		v := b.Results[i].Value
+		remaining := max(l.Count-v, 0)
+		if !b.Applied && v+r.N > l.Count {
+			if reset > res.RetryAfter {
+				res.RetryAfter, res.Limit, res.ResetAfter = reset, l, reset
+			}
+		} else if res.RetryAfter == 0 && (res.Remaining < 0 || remaining < res.Remaining) {
+			res.Limit, res.ResetAfter = l, reset
+		}
+		if res.Remaining < 0 || remaining < res.Remaining {
+			res.Remaining = remaining
+		}
+	}
+	return res
+}
+
+// Keys implements limiter.Algorithm.
+func (*Fixed) Keys(dst []store.Key, r limiter.Request) []store.Key {
+	for i, l := range r.Limits {
+		idx, _ := windowOf(r.Now, l.Period)
+		dst = append(dst, store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: idx})
+	}
+	return dst
+}

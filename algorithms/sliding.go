@@ -1,0 +1,152 @@
+package algorithms
+
+import (
+	"math"
+	"time"
+
+	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
+)
+
+// Sliding is the sliding-window counter; see SlidingWindow.
+type Sliding struct{ limits []limiter.Limit }
+
+var _ limiter.Algorithm = (*Sliding)(nil)
+
+// SlidingWindow approximates a sliding window with two fixed-window
+// counters: at a fraction f into the current window it estimates the count
+// over the last period as
+//
+//	previous × (1 − f) + current
+//
+// (the previous window's weight rounded down to parts per million, the
+// product rounded down) and admits n when estimate + n <= Count. Several
+// limits are checked and charged together, all or nothing.
+//
+// State: one counter per limit per window, each living two windows.
+// Error bound: every aligned window admits at most Count, so any interval
+// of one period admits at most 2×Count; with evenly spread traffic in the
+// previous window the estimate is exact. It may deny early when the previous
+// window's requests came early in it.
+func SlidingWindow(limits ...limiter.Limit) *Sliding {
+	return &Sliding{limits: append([]limiter.Limit(nil), limits...)}
+}
+
+// Name implements limiter.Algorithm.
+func (*Sliding) Name() string { return "sliding" }
+
+// Limits implements limiter.Algorithm.
+func (a *Sliding) Limits() []limiter.Limit { return a.limits }
+
+// Check implements limiter.Algorithm.
+func (*Sliding) Check(limits []limiter.Limit) error { return windowed("sliding window", limits) }
+
+// slidingWindow is the geometry of one limit at one instant.
+type slidingWindow struct {
+	idx     int64
+	elapsed int64 // ns into the current window
+	weight  int64 // previous window's weight, ppm
+}
+
+func slidingAt(now int64, period time.Duration) slidingWindow {
+	idx, start := windowOf(now, period)
+	e := max(now, 0) - start
+	p := int64(period)
+	// (p−e)×1e6/p without overflow: p ≤ 2^63/1e6 for periods up to ~106 days.
+	var w int64
+	if p <= math.MaxInt64/1_000_000 {
+		w = (p - e) * 1e6 / p
+	} else {
+		w = int64(float64(p-e) / float64(p) * 1e6)
+	}
+	return slidingWindow{idx: idx, elapsed: e, weight: w}
+}
+
+// Plan implements limiter.Algorithm.
+func (*Sliding) Plan(b *store.Batch, r limiter.Request) {
+	for i, l := range r.Limits {
+		g := slidingAt(r.Now, l.Period)
+		key := store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: g.idx}
+		prior := key
+		prior.Window--
+		b.Ops = append(b.Ops, store.Op{
+			Kind:        store.Add,
+			Key:         key,
+			N:           r.N,
+			Ceil:        l.Count,
+			Prior:       prior,
+			PriorWeight: g.weight,
+			// The current window's counter is the prior of the next one.
+			TTL: time.Duration(2*int64(l.Period) - g.elapsed),
+		})
+	}
+}
+
+// Decide implements limiter.Algorithm.
+func (*Sliding) Decide(b *store.Batch, r limiter.Request) limiter.Result {
+	var res limiter.Result
+	res.Allowed = b.Applied
+	res.Remaining = -1
+	for i, l := range r.Limits {
+		g := slidingAt(r.Now, l.Period)
+		cur, prev := b.Results[i].Value, b.Results[i].Prior
+		est := cur + weightedFloor(prev, g.weight)
+		remaining := max(l.Count-est, 0)
+		p := int64(l.Period)
+		reset := time.Duration(p - g.elapsed)
+		if cur > 0 {
+			reset += time.Duration(p)
+		}
+		if !b.Applied && est+r.N > l.Count {
+			retry := slidingRetry(l.Count, r.N, cur, prev, g.elapsed, p)
+			if retry > res.RetryAfter {
+				res.RetryAfter, res.Limit, res.ResetAfter = retry, l, reset
+			}
+		} else if res.RetryAfter == 0 && (res.Remaining < 0 || remaining < res.Remaining) {
+			res.Limit, res.ResetAfter = l, reset
+		}
+		if res.Remaining < 0 || remaining < res.Remaining {
+			res.Remaining = remaining
+		}
+	}
+	return res
+}
+
+func weightedFloor(v, ppm int64) int64 {
+	if v <= 0 {
+		return 0
+	}
+	return v/1_000_000*ppm + v%1_000_000*ppm/1_000_000
+}
+
+// slidingRetry returns how long until n fits, if no other request comes:
+// the earliest instant at which the weighted previous count drops enough.
+func slidingRetry(limit, n, cur, prev, elapsed, p int64) time.Duration {
+	// fitsBy returns the elapsed time into a window at which
+	// floor(count × weight) <= room, given count in the previous window.
+	fitsBy := func(count, room int64) int64 {
+		if count <= room {
+			return 0
+		}
+		// weight(e) × count < room + 1 ⇔ e > p × (1 − (room+1)/count)
+		e := int64(math.Ceil(float64(p)*(1-float64(room+1)/float64(count)))) + 1
+		return min(max(e, 0), p)
+	}
+	if room := limit - n - cur; room >= 0 {
+		return time.Duration(max(fitsBy(prev, room)-elapsed, 1))
+	}
+	// Not in this window: in the next one, this window's count is the prior.
+	return time.Duration(p - elapsed + max(fitsBy(cur, limit-n), 0))
+}
+
+// Keys implements limiter.Algorithm.
+func (*Sliding) Keys(dst []store.Key, r limiter.Request) []store.Key {
+	for i, l := range r.Limits {
+		g := slidingAt(r.Now, l.Period)
+		key := store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: g.idx}
+		dst = append(dst, key)
+		key.Window--
+		dst = append(dst, key)
+	}
+	return dst
+}

@@ -1,0 +1,90 @@
+package algorithms
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
+)
+
+// Bucket is the token bucket; see TokenBucket.
+type Bucket struct{ limits []limiter.Limit }
+
+var _ limiter.Algorithm = (*Bucket)(nil)
+
+// TokenBucket is an exact token bucket, computed with GCRA: a bucket of
+// limit.Capacity() tokens (Burst, or Count when Burst is 0) refilled at
+// Count per Period, one token every Period/Count (rounded down to the
+// nanosecond). It starts full. A request for n tokens is admitted when the
+// bucket holds n.
+//
+// State: one cell holding the theoretical arrival time (Unix ns); it expires
+// when the bucket would be full again. Its decisions equal those of
+// golang.org/x/time/rate's Limiter.AllowN with the same rate and burst.
+func TokenBucket(limit limiter.Limit) *Bucket {
+	return &Bucket{limits: []limiter.Limit{limit}}
+}
+
+// Name implements limiter.Algorithm.
+func (*Bucket) Name() string { return "bucket" }
+
+// Limits implements limiter.Algorithm.
+func (a *Bucket) Limits() []limiter.Limit { return a.limits }
+
+// Check implements limiter.Algorithm.
+func (*Bucket) Check(limits []limiter.Limit) error {
+	if err := single("token bucket", limits); err != nil {
+		return err
+	}
+	l := limits[0]
+	if int64(l.Period)/l.Count == 0 {
+		return fmt.Errorf("%w: token bucket %v refills faster than one token per nanosecond", limiter.ErrInvalidLimit, l)
+	}
+	if l.Capacity() > (1<<62)/(int64(l.Period)/l.Count) {
+		return fmt.Errorf("%w: token bucket %v: burst too large", limiter.ErrInvalidLimit, l)
+	}
+	return nil
+}
+
+// interval returns the emission interval and the bucket's span in ns.
+func bucketGeometry(l limiter.Limit) (interval, span int64) {
+	interval = int64(l.Period) / l.Count
+	return interval, interval * l.Capacity()
+}
+
+// Plan implements limiter.Algorithm.
+func (*Bucket) Plan(b *store.Batch, r limiter.Request) {
+	l := r.Limits[0]
+	t, span := bucketGeometry(l)
+	b.Ops = append(b.Ops, store.Op{
+		Kind:  store.Add,
+		Key:   store.Key{Namespace: r.Namespaces[0], Caller: r.Caller},
+		N:     r.N * t,
+		Floor: r.Now,
+		Ceil:  r.Now + span,
+		TTL:   time.Duration(span),
+	})
+}
+
+// Decide implements limiter.Algorithm.
+func (*Bucket) Decide(b *store.Batch, r limiter.Request) limiter.Result {
+	l := r.Limits[0]
+	t, span := bucketGeometry(l)
+	tat := b.Results[0].Value // after the request when applied
+	res := limiter.Result{
+		Allowed:    b.Applied,
+		Limit:      l,
+		Remaining:  max((r.Now+span-tat)/t, 0),
+		ResetAfter: time.Duration(max(tat-r.Now, 0)),
+	}
+	if !b.Applied {
+		res.RetryAfter = time.Duration(max(tat+r.N*t-span-r.Now, 1))
+	}
+	return res
+}
+
+// Keys implements limiter.Algorithm.
+func (*Bucket) Keys(dst []store.Key, r limiter.Request) []store.Key {
+	return append(dst, store.Key{Namespace: r.Namespaces[0], Caller: r.Caller})
+}

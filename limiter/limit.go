@@ -1,0 +1,86 @@
+package limiter
+
+import (
+	"fmt"
+	"time"
+)
+
+// Limit is a quota: Count requests per Period. For the token bucket, Burst is
+// the bucket's capacity (0 means Count) and Count/Period its refill rate.
+//
+// The zero Limit is invalid; build one with [PerSecond], [PerMinute],
+// [PerHour], [PerDay] or [Per].
+type Limit struct {
+	Count  int64
+	Period time.Duration
+	Burst  int64
+}
+
+// Per returns a limit of n requests per period d.
+func Per(n int64, d time.Duration) Limit { return Limit{Count: n, Period: d} }
+
+// PerSecond returns a limit of n requests per second.
+func PerSecond(n int64) Limit { return Per(n, time.Second) }
+
+// PerMinute returns a limit of n requests per minute.
+func PerMinute(n int64) Limit { return Per(n, time.Minute) }
+
+// PerHour returns a limit of n requests per hour.
+func PerHour(n int64) Limit { return Per(n, time.Hour) }
+
+// PerDay returns a limit of n requests per 24 hours.
+func PerDay(n int64) Limit { return Per(n, 24*time.Hour) }
+
+// WithBurst returns a copy of l with burst b: the most a token bucket admits
+// at once. It has no effect on window algorithms.
+func (l Limit) WithBurst(b int64) Limit {
+	l.Burst = b
+	return l
+}
+
+// Capacity returns the most requests the limit can admit at one instant:
+// Burst when set, else Count.
+func (l Limit) Capacity() int64 {
+	if l.Burst > 0 {
+		return l.Burst
+	}
+	return l.Count
+}
+
+// Validate reports whether l is usable: Count and Period positive, Burst not
+// negative. The error wraps [ErrInvalidLimit].
+func (l Limit) Validate() error {
+	switch {
+	case l.Count <= 0:
+		return fmt.Errorf("%w: count %d must be positive", ErrInvalidLimit, l.Count)
+	case l.Period <= 0:
+		return fmt.Errorf("%w: period %v must be positive", ErrInvalidLimit, l.Period)
+	case l.Burst < 0:
+		return fmt.Errorf("%w: burst %d must not be negative", ErrInvalidLimit, l.Burst)
+	}
+	return nil
+}
+
+// String returns a form such as "120/1m0s" or "10/1s burst 20".
+func (l Limit) String() string {
+	if l.Burst > 0 {
+		return fmt.Sprintf("%d/%v burst %d", l.Count, l.Period, l.Burst)
+	}
+	return fmt.Sprintf("%d/%v", l.Count, l.Period)
+}
+
+// Result is the outcome of one decision.
+//
+// RetryAfter is 0 when the request was allowed; otherwise it is how long
+// until the same request would be admitted if nothing else happened.
+// ResetAfter is how long until the binding limit's quota is whole again.
+// Limit is the binding limit: the one that denied the request (the one with
+// the longest RetryAfter when several did) or, when allowed, the one with the
+// least Remaining.
+type Result struct {
+	Allowed    bool
+	Limit      Limit
+	Remaining  int64
+	ResetAfter time.Duration
+	RetryAfter time.Duration
+}

@@ -1,0 +1,249 @@
+package limiter
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/floodgate-go/floodgate/store"
+)
+
+// Limiter decides whether requests are allowed: one [Algorithm] over one
+// [store.Store].
+//
+// A Limiter is safe for concurrent use. It holds no per-key state of its
+// own; all of it lives in the store, so limiters that share a store and a
+// prefix share their limits. Call Close when done if the limiter created its
+// own store (no WithStore).
+type Limiter struct {
+	alg       Algorithm
+	store     store.Store
+	ownsStore bool
+	now       func() time.Time
+	limitFunc LimitFunc
+
+	limits     []Limit  // static limits
+	namespaces []string // one per static limit
+	nsPrefix   string   // escape(prefix) + ":" + alg.Name() + ":"
+	nsCache    atomic.Pointer[map[time.Duration]string]
+	nsMu       sync.Mutex
+
+	pool sync.Pool // *scratch
+}
+
+type scratch struct {
+	batch store.Batch
+	ops   [store.MaxOps]store.Op
+	res   [store.MaxOps]store.Result
+	ns    [store.MaxOps]string
+}
+
+// New returns a limiter enforcing alg's limits (or those of WithLimitFunc).
+// It validates every limit once and returns an error wrapping
+// ErrInvalidLimit or ErrInvalidOption on bad input.
+func New(alg Algorithm, opts ...Option) (*Limiter, error) {
+	if alg == nil {
+		return nil, fmt.Errorf("%w: nil algorithm", ErrInvalidOption)
+	}
+	c := config{now: time.Now}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.bad != "" {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidOption, c.bad)
+	}
+	l := &Limiter{alg: alg, now: c.now, limitFunc: c.limitFunc, store: c.store}
+	l.nsPrefix = alg.Name() + ":"
+	if c.prefix != "" {
+		l.nsPrefix = store.Escape(c.prefix) + ":" + l.nsPrefix
+	}
+	limits := alg.Limits()
+	if len(limits) == 0 && c.limitFunc == nil {
+		return nil, fmt.Errorf("%w: no limits and no limit function", ErrInvalidLimit)
+	}
+	if len(limits) > 0 {
+		if err := checkLimits(alg, limits); err != nil {
+			return nil, err
+		}
+		l.limits = append([]Limit(nil), limits...)
+		for _, lim := range l.limits {
+			l.namespaces = append(l.namespaces, l.nsPrefix+lim.Period.String())
+		}
+	}
+	empty := map[time.Duration]string{}
+	l.nsCache.Store(&empty)
+	if l.store == nil {
+		l.store = defaultStore()
+		l.ownsStore = true
+	}
+	l.pool.New = func() any {
+		s := new(scratch)
+		s.batch.Ops = s.ops[:0]
+		s.batch.Results = s.res[:0]
+		return s
+	}
+	return l, nil
+}
+
+func checkLimits(alg Algorithm, limits []Limit) error {
+	if len(limits) > store.MaxOps {
+		return fmt.Errorf("%w: %d limits, at most %d", ErrInvalidLimit, len(limits), store.MaxOps)
+	}
+	for i, lim := range limits {
+		if err := lim.Validate(); err != nil {
+			return err
+		}
+		for _, prev := range limits[:i] {
+			if prev.Period == lim.Period {
+				return fmt.Errorf("%w: two limits with period %v", ErrInvalidLimit, lim.Period)
+			}
+		}
+	}
+	return alg.Check(limits)
+}
+
+// Allow reports whether one request by key may happen now. It is AllowN(ctx, key, 1).
+func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
+	return l.AllowN(ctx, key, 1)
+}
+
+// AllowN reports whether n units for key may be spent now, and spends them
+// if so. A denied request is charged to none of the limits.
+//
+// Errors: an empty or overlong key (ErrEmptyKey, ErrKeyTooLong), n <= 0 or n
+// above what a limit can ever admit (ErrInvalidN), invalid limits from the
+// limit function (ErrInvalidLimit), and store failures, wrapped (see
+// store.ErrUnavailable). On error the Result is the zero Result: deciding
+// what to do then (fail open or closed) is the caller's choice.
+func (l *Limiter) AllowN(ctx context.Context, key string, n int64) (Result, error) {
+	return l.decide(ctx, key, n, false)
+}
+
+// Peek reports what Allow would answer now, without spending anything.
+func (l *Limiter) Peek(ctx context.Context, key string) (Result, error) {
+	return l.decide(ctx, key, 1, true)
+}
+
+// Reset forgets key's state, as if it had never made a request: operators
+// use it to unblock a tenant.
+func (l *Limiter) Reset(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	s := l.pool.Get().(*scratch)
+	defer l.pool.Put(s)
+	r, err := l.request(ctx, s, key, 1)
+	if err != nil {
+		return err
+	}
+	keys := l.alg.Keys(make([]store.Key, 0, 2*len(r.Limits)), r)
+	if err := l.store.Reset(ctx, keys...); err != nil {
+		return fmt.Errorf("limiter: reset %q: %w", key, err)
+	}
+	return nil
+}
+
+// Store returns the store the limiter keeps its state in.
+func (l *Limiter) Store() store.Store { return l.store }
+
+// Close closes the store if the limiter created it (no WithStore); a store
+// passed with WithStore belongs to the caller and is left open.
+func (l *Limiter) Close() error {
+	if l.ownsStore {
+		return l.store.Close()
+	}
+	return nil
+}
+
+func checkKey(key string) error {
+	if key == "" {
+		return ErrEmptyKey
+	}
+	if len(key) > MaxKeyLen {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrKeyTooLong, len(key), MaxKeyLen)
+	}
+	return nil
+}
+
+func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool) (Result, error) {
+	if err := checkKey(key); err != nil {
+		return Result{}, err
+	}
+	if n <= 0 {
+		return Result{}, fmt.Errorf("%w: n = %d, must be at least 1", ErrInvalidN, n)
+	}
+	s := l.pool.Get().(*scratch)
+	r, err := l.request(ctx, s, key, n)
+	if err != nil {
+		l.pool.Put(s)
+		return Result{}, err
+	}
+	b := &s.batch
+	b.Reset()
+	b.Now, b.Peek = r.Now, peek
+	l.alg.Plan(b, r)
+	if err := l.store.Do(ctx, b); err != nil {
+		l.pool.Put(s)
+		return Result{}, fmt.Errorf("limiter: %w", err)
+	}
+	res := l.alg.Decide(b, r)
+	l.pool.Put(s)
+	return res, nil
+}
+
+// request resolves the limits and namespaces of one decision into s.
+func (l *Limiter) request(ctx context.Context, s *scratch, key string, n int64) (Request, error) {
+	r := Request{Caller: key, N: n, Limits: l.limits, Namespaces: l.namespaces}
+	if l.limitFunc != nil {
+		limits, err := l.limitFunc(ctx, key)
+		if err != nil {
+			return Request{}, fmt.Errorf("limiter: limit function for %q: %w", key, err)
+		}
+		if len(limits) > 0 {
+			if err := checkLimits(l.alg, limits); err != nil {
+				return Request{}, err
+			}
+			for i, lim := range limits {
+				s.ns[i] = l.namespace(lim.Period)
+			}
+			r.Limits, r.Namespaces = limits, s.ns[:len(limits)]
+		}
+		if len(r.Limits) == 0 {
+			return Request{}, fmt.Errorf("%w: no limits for key %q", ErrInvalidLimit, key)
+		}
+	}
+	for _, lim := range r.Limits {
+		if c := lim.Capacity(); n > c {
+			return Request{}, fmt.Errorf("%w: n = %d exceeds the %v limit's capacity %d", ErrInvalidN, n, lim, c)
+		}
+	}
+	r.Now = l.now().UnixNano()
+	return r, nil
+}
+
+// namespace returns the store namespace for state of the given period,
+// caching it so that limit functions cost no allocation per decision.
+func (l *Limiter) namespace(period time.Duration) string {
+	if ns, ok := (*l.nsCache.Load())[period]; ok {
+		return ns
+	}
+	l.nsMu.Lock()
+	defer l.nsMu.Unlock()
+	old := *l.nsCache.Load()
+	if ns, ok := old[period]; ok {
+		return ns
+	}
+	ns := l.nsPrefix + period.String()
+	if len(old) >= 1024 { // bound the cache; a caller inventing periods gets fresh strings
+		return ns
+	}
+	m := make(map[time.Duration]string, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[period] = ns
+	l.nsCache.Store(&m)
+	return ns
+}

@@ -1,0 +1,65 @@
+package limiter
+
+import (
+	"context"
+	"time"
+
+	"github.com/floodgate-go/floodgate/store"
+)
+
+// Option configures a [Limiter].
+type Option func(*config)
+
+type config struct {
+	store     store.Store
+	now       func() time.Time
+	prefix    string
+	limitFunc LimitFunc
+	bad       string
+}
+
+// LimitFunc returns the limits in force for one caller key, for per-tenant
+// plans. It is called on every decision, so it should answer from memory.
+// An empty result means the algorithm's own limits. State is kept per
+// period, not per count: a caller whose limit changes mid-window keeps the
+// count already spent in it.
+type LimitFunc func(ctx context.Context, key string) ([]Limit, error)
+
+// WithStore sets where state is kept. Without it the limiter creates the
+// default store, owned by the limiter and closed by [Limiter.Close].
+func WithStore(s store.Store) Option {
+	return func(c *config) {
+		if s == nil {
+			c.bad = "nil store"
+		}
+		c.store = s
+	}
+}
+
+// WithClock sets the source of time; tests pass a fake clock. It is the only
+// place time enters floodgate. The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now == nil {
+			c.bad = "nil clock"
+		}
+		c.now = now
+	}
+}
+
+// WithPrefix namespaces the limiter's state: limiters with different
+// prefixes on one store never share state. The default is empty.
+func WithPrefix(prefix string) Option {
+	return func(c *config) { c.prefix = prefix }
+}
+
+// WithLimitFunc sets a function that picks the limits for each key, for
+// per-tenant plans.
+func WithLimitFunc(f LimitFunc) Option {
+	return func(c *config) {
+		if f == nil {
+			c.bad = "nil limit function"
+		}
+		c.limitFunc = f
+	}
+}

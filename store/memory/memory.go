@@ -1,0 +1,354 @@
+// Package memory is an in-process [store.Store]: state lives in this
+// process's memory, sharded by caller key, bounded by an LRU, and dropped
+// when it expires.
+//
+// It is the store for a single process, for tests, and the local half of
+// the hybrid store. It starts no goroutine unless WithSweepInterval asks for
+// one, which Close stops.
+package memory
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/floodgate-go/floodgate/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// DefaultMaxKeys is the default bound on the number of keys a Store holds.
+const DefaultMaxKeys = 1 << 20
+
+// Store keeps rate-limit state in process memory.
+//
+// Keys are spread over shards by a hash of their caller, one mutex per shard,
+// so a batch (always of one caller) locks one shard. Each shard is an LRU;
+// together they hold at most WithMaxKeys keys, and the least recently used
+// key of a full shard is forgotten to make room. Expired state is treated as
+// absent and freed when next touched, by the LRU, or by the optional sweeper.
+//
+// A Store is safe for concurrent use. Its zero value is not usable; call New.
+type Store struct {
+	shards  []shard
+	seed    maphash.Seed
+	maxKeys int
+
+	lastNow atomic.Int64 // latest batch instant seen, for the sweeper
+	closed  atomic.Bool
+
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+type shard struct {
+	mu  sync.Mutex
+	lru *simplelru.LRU[store.Key, *cell]
+	_   [40]byte // keep shards on separate cache lines
+}
+
+// cell is the state behind one key: a counter, or a log when log != nil.
+type cell struct {
+	expires int64 // Unix ns; the cell is absent from then on
+	value   int64
+	log     *timeLog
+}
+
+// Option configures a Store.
+type Option func(*options)
+
+type options struct {
+	maxKeys int
+	shards  int
+	sweep   time.Duration
+}
+
+// WithMaxKeys bounds the number of keys held; the least recently used go
+// first. The default is DefaultMaxKeys. n must be positive.
+func WithMaxKeys(n int) Option { return func(o *options) { o.maxKeys = n } }
+
+// WithShards sets the number of lock shards (default 64, at most the key
+// bound). More shards mean less contention between callers.
+func WithShards(n int) Option { return func(o *options) { o.shards = n } }
+
+// WithSweepInterval starts a goroutine that frees expired state every d;
+// Close stops it. Without it, expired state is freed lazily.
+func WithSweepInterval(d time.Duration) Option { return func(o *options) { o.sweep = d } }
+
+// New returns an empty Store. Invalid options (a non-positive key bound or
+// shard count) fall back to the defaults; use NewChecked to get an error
+// instead.
+func New(opts ...Option) *Store {
+	s, err := NewChecked(opts...)
+	if err != nil {
+		s, _ = NewChecked()
+	}
+	return s
+}
+
+// NewChecked is New, returning an error for invalid options.
+func NewChecked(opts ...Option) (*Store, error) {
+	o := options{maxKeys: DefaultMaxKeys, shards: 64}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.maxKeys <= 0 {
+		return nil, fmt.Errorf("memory: max keys %d must be positive", o.maxKeys)
+	}
+	if o.shards <= 0 {
+		return nil, fmt.Errorf("memory: shard count %d must be positive", o.shards)
+	}
+	if o.sweep < 0 {
+		return nil, fmt.Errorf("memory: sweep interval %v must not be negative", o.sweep)
+	}
+	n := min(o.shards, o.maxKeys)
+	s := &Store{shards: make([]shard, n), seed: maphash.MakeSeed(), maxKeys: o.maxKeys}
+	per := o.maxKeys / n // floor, so the shards together never exceed maxKeys
+	for i := range s.shards {
+		s.shards[i].lru, _ = simplelru.NewLRU[store.Key, *cell](per, nil)
+	}
+	if o.sweep > 0 {
+		s.stop, s.done = make(chan struct{}), make(chan struct{})
+		go s.sweeper(o.sweep)
+	}
+	return s, nil
+}
+
+func (s *Store) shardOf(caller string) *shard {
+	if len(s.shards) == 1 {
+		return &s.shards[0]
+	}
+	h := maphash.String(s.seed, caller)
+	return &s.shards[h%uint64(len(s.shards))]
+}
+
+// Do implements store.Store.
+func (s *Store) Do(_ context.Context, b *store.Batch) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	b.Applied = false
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	if b.Now > s.lastNow.Load() {
+		s.lastNow.Store(b.Now)
+	}
+	if cap(b.Results) < len(b.Ops) {
+		b.Results = make([]store.Result, len(b.Ops))
+	}
+	b.Results = b.Results[:len(b.Ops)]
+
+	sh := s.shardOf(b.Ops[0].Key.Caller)
+	sh.mu.Lock()
+	fits := true
+	for i := range b.Ops {
+		if !sh.eval(&b.Ops[i], b.Now, &b.Results[i]) {
+			fits = false
+		}
+	}
+	if fits && !b.Peek {
+		for i := range b.Ops {
+			sh.apply(&b.Ops[i], b.Now, &b.Results[i])
+		}
+	}
+	sh.mu.Unlock()
+	b.Applied = fits
+	if !fits {
+		// Values exclude N unless the batch was applied.
+		for i := range b.Ops {
+			if b.Ops[i].Kind == store.Add {
+				b.Results[i].Value = b.Results[i].Value - b.Ops[i].N
+			}
+		}
+	}
+	return nil
+}
+
+// live returns the cell of key if present and not expired at now.
+func (sh *shard) live(key store.Key, now int64) *cell {
+	c, ok := sh.lru.Get(key)
+	if !ok {
+		return nil
+	}
+	if c.expires <= now {
+		sh.lru.Remove(key)
+		return nil
+	}
+	return c
+}
+
+// eval fills r as if op were applied and reports whether it fits. For Add,
+// r.Value is the would-be value (Do subtracts N again when the batch fails).
+func (sh *shard) eval(op *store.Op, now int64, r *store.Result) bool {
+	*r = store.Result{}
+	switch op.Kind {
+	case store.Add:
+		var v int64
+		if c := sh.live(op.Key, now); c != nil {
+			v = c.value
+		}
+		base := max(v, op.Floor)
+		used := int64(0)
+		if op.PriorWeight > 0 {
+			if p := sh.live(op.Prior, now); p != nil {
+				r.Prior = p.value
+				used = weighted(p.value, op.PriorWeight)
+			}
+		}
+		r.Value = base + op.N
+		return base+op.N+used <= op.Ceil
+	default: // store.Log
+		c := sh.live(op.Key, now)
+		var l *timeLog
+		if c != nil {
+			l = c.log
+		}
+		if l == nil {
+			if op.N <= op.Ceil {
+				r.Value = op.N
+				if op.N > 0 {
+					r.Oldest, r.Newest = now, now
+				}
+				return true
+			}
+			return false
+		}
+		l.trim(now - int64(op.Window))
+		count := l.count
+		fits := count+op.N <= op.Ceil
+		k := int64(1)
+		if !fits {
+			k = count + op.N - op.Ceil
+		}
+		r.Oldest = l.nth(k)
+		r.Newest = l.newest()
+		r.Value = count
+		if fits && op.N > 0 {
+			r.Value = count + op.N
+			r.Newest = max(now, r.Newest)
+			if count == 0 {
+				r.Oldest = r.Newest
+			}
+		}
+		return fits
+	}
+}
+
+// weighted returns floor(v × ppm / 1e6) without overflow for any int64 v.
+func weighted(v, ppm int64) int64 {
+	if v <= 0 {
+		return 0
+	}
+	q, rem := v/1e6, v%1e6
+	return q*ppm + rem*ppm/1e6
+}
+
+// apply writes op, which eval found to fit.
+func (sh *shard) apply(op *store.Op, now int64, r *store.Result) {
+	c, ok := sh.lru.Get(op.Key)
+	if ok && c.expires <= now {
+		*c = cell{}
+	}
+	if !ok {
+		c = &cell{}
+		sh.lru.Add(op.Key, c)
+	}
+	switch op.Kind {
+	case store.Add:
+		c.value = r.Value
+		c.expires = now + int64(op.TTL)
+	default:
+		if c.log == nil {
+			c.log = &timeLog{}
+		}
+		if op.N > 0 {
+			c.log.push(max(now, c.log.newest()), op.N)
+		}
+		c.expires = c.log.newest() + int64(op.Window)
+		if c.log.count == 0 {
+			c.expires = now + int64(op.Window)
+		}
+	}
+}
+
+// Reset implements store.Store.
+func (s *Store) Reset(_ context.Context, keys ...store.Key) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	for _, k := range keys {
+		sh := s.shardOf(k.Caller)
+		sh.mu.Lock()
+		sh.lru.Remove(k)
+		sh.mu.Unlock()
+	}
+	return nil
+}
+
+// Len returns the number of keys held, expired ones not yet freed included.
+func (s *Store) Len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += sh.lru.Len()
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// MaxKeys returns the bound on the number of keys held.
+func (s *Store) MaxKeys() int { return s.maxKeys }
+
+// Sweep frees the state that has expired by the latest instant the store
+// has seen in a batch, and returns how many keys it freed.
+func (s *Store) Sweep() int {
+	now := s.lastNow.Load()
+	freed := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for _, k := range sh.lru.Keys() {
+			if c, ok := sh.lru.Peek(k); ok && c.expires <= now {
+				sh.lru.Remove(k)
+				freed++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return freed
+}
+
+func (s *Store) sweeper(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.Sweep()
+		}
+	}
+}
+
+// Close stops the sweeper, if any, and waits for it. It is idempotent;
+// afterwards Do and Reset return store.ErrClosed.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.stop != nil {
+			close(s.stop)
+			<-s.done
+		}
+	})
+	return nil
+}
