@@ -90,7 +90,7 @@ func (*Sliding) Decide(b *store.Batch, r limiter.Request) limiter.Result {
 	for i, l := range r.Limits {
 		g := slidingAt(r.Now, l.Period)
 		cur, prev := b.Results[i].Value, b.Results[i].Prior
-		est := cur + weightedFloor(prev, g.weight)
+		est := cur + store.Weighted(prev, g.weight)
 		remaining := max(l.Count-est, 0)
 		p := int64(l.Period)
 		reset := time.Duration(p - g.elapsed)
@@ -110,13 +110,6 @@ func (*Sliding) Decide(b *store.Batch, r limiter.Request) limiter.Result {
 		}
 	}
 	return res
-}
-
-func weightedFloor(v, ppm int64) int64 {
-	if v <= 0 {
-		return 0
-	}
-	return v/1_000_000*ppm + v%1_000_000*ppm/1_000_000
 }
 
 // slidingRetry returns how long until n fits, if no other request comes:

@@ -229,3 +229,13 @@ type Store interface {
 	// return ErrClosed.
 	Close() error
 }
+
+// Weighted returns ⌊v × ppm / 1e6⌋ for v ≥ 0 and ppm in 0..1e6, without
+// overflow for any int64 v; it is 0 for v ≤ 0. Stores use it for the prior
+// cell of an Add op, so that every store computes the same integer.
+func Weighted(v, ppm int64) int64 {
+	if v <= 0 {
+		return 0
+	}
+	return v/1_000_000*ppm + v%1_000_000*ppm/1_000_000
+}

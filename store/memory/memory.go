@@ -199,7 +199,7 @@ func (sh *shard) eval(op *store.Op, now int64, r *store.Result) bool {
 		if op.PriorWeight > 0 {
 			if p := sh.live(op.Prior, now); p != nil {
 				r.Prior = p.value
-				used = weighted(p.value, op.PriorWeight)
+				used = store.Weighted(p.value, op.PriorWeight)
 			}
 		}
 		r.Value = base + op.N
@@ -239,15 +239,6 @@ func (sh *shard) eval(op *store.Op, now int64, r *store.Result) bool {
 		}
 		return fits
 	}
-}
-
-// weighted returns floor(v × ppm / 1e6) without overflow for any int64 v.
-func weighted(v, ppm int64) int64 {
-	if v <= 0 {
-		return 0
-	}
-	q, rem := v/1e6, v%1e6
-	return q*ppm + rem*ppm/1e6
 }
 
 // apply writes op, which eval found to fit.
