@@ -38,11 +38,12 @@ func (*Fixed) Plan(b *store.Batch, r limiter.Request) {
 	for i, l := range r.Limits {
 		idx, start := windowOf(r.Now, l.Period)
 		b.Ops = append(b.Ops, store.Op{
-			Kind: store.Add,
-			Key:  store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: idx},
-			N:    r.N,
-			Ceil: l.Count,
-			TTL:  time.Duration(start + int64(l.Period) - max(r.Now, 0)),
+			Kind:   store.Add,
+			Key:    store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: idx},
+			N:      r.N,
+			Ceil:   l.Count,
+			Period: l.Period,
+			TTL:    time.Duration(start + int64(l.Period) - max(r.Now, 0)),
 		})
 	}
 }

@@ -76,6 +76,7 @@ func (*Sliding) Plan(b *store.Batch, r limiter.Request) {
 			Ceil:        l.Count,
 			Prior:       prior,
 			PriorWeight: g.weight,
+			Period:      l.Period,
 			// The current window's counter is the prior of the next one.
 			TTL: time.Duration(2*int64(l.Period) - g.elapsed),
 		})

@@ -46,6 +46,7 @@ func (*Log) Plan(b *store.Batch, r limiter.Request) {
 		N:      r.N,
 		Ceil:   l.Count,
 		Window: l.Period,
+		Period: l.Period,
 	})
 }
 

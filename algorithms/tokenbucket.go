@@ -58,12 +58,13 @@ func (*Bucket) Plan(b *store.Batch, r limiter.Request) {
 	l := r.Limits[0]
 	t, span := bucketGeometry(l)
 	b.Ops = append(b.Ops, store.Op{
-		Kind:  store.Add,
-		Key:   store.Key{Namespace: r.Namespaces[0], Caller: r.Caller},
-		N:     r.N * t,
-		Floor: r.Now,
-		Ceil:  r.Now + span,
-		TTL:   time.Duration(span),
+		Kind:   store.Add,
+		Key:    store.Key{Namespace: r.Namespaces[0], Caller: r.Caller},
+		N:      r.N * t,
+		Floor:  r.Now,
+		Ceil:   r.Now + span,
+		TTL:    time.Duration(span),
+		Period: l.Period,
 	})
 }
 

@@ -106,6 +106,12 @@ type Op struct {
 	TTL time.Duration
 	// Window is the span of a Log (Log only). It must be positive.
 	Window time.Duration
+
+	// Period is the period of the limit the op enforces (a day for a
+	// PerDay window). Stores may use it as a hint: the hybrid store reads
+	// long-lived state from its remote before a key's first decision.
+	// Zero means unknown.
+	Period time.Duration
 }
 
 // Result is what the store reports for one [Op].
