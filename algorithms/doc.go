@@ -48,6 +48,3 @@ func windowOf(now int64, period time.Duration) (index, start int64) {
 	index = now / p
 	return index, index * p
 }
-
-// ceilDiv returns ⌈a/b⌉ for a ≥ 0, b > 0.
-func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }

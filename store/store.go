@@ -78,6 +78,12 @@ func (k Kind) String() string {
 // When the whole batch fits and is not a peek, the cell becomes base + N and
 // expires TTL after the batch's Now. N may be negative to return quota.
 //
+// Expiry is hygiene, not semantics: a store may forget a cell or log once its
+// TTL has passed (the memory store measures it in batch time, Redis in server
+// time), and the algorithms never depend on the moment it does: windowed
+// counters use one key per window, the token bucket's Floor and the log's
+// Window make stale state harmless.
+//
 // For a [Log] op the store drops the entries at or before Now − Window; with
 // count the number of live entries, fits := count + N <= Ceil. When the batch
 // fits and is not a peek, N entries stamped max(Now, newest entry) are
