@@ -121,9 +121,16 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int64) (Result, erro
 	return l.decide(ctx, key, n, false)
 }
 
-// Peek reports what Allow would answer now, without spending anything.
+// Peek reports key's state without spending anything: Allowed says whether
+// one more request would be admitted now, Remaining how much is left now
+// (not counting that request), and RetryAfter, when not allowed, how long
+// until one would be.
 func (l *Limiter) Peek(ctx context.Context, key string) (Result, error) {
-	return l.decide(ctx, key, 1, true)
+	res, err := l.decide(ctx, key, 1, true)
+	if err == nil && res.Allowed {
+		res.Remaining++ // the would-be request is not spent
+	}
+	return res, err
 }
 
 // Reset forgets key's state, as if it had never made a request: operators

@@ -1,0 +1,294 @@
+package limiter_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/floodgate-go/floodgate/algorithms"
+	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/memory"
+)
+
+var epoch = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func mustNew(t *testing.T, alg limiter.Algorithm, opts ...limiter.Option) *limiter.Limiter {
+	t.Helper()
+	lim, err := limiter.New(alg, opts...)
+	if err != nil {
+		t.Fatalf("limiter.New: %v", err)
+	}
+	t.Cleanup(func() { _ = lim.Close() })
+	return lim
+}
+
+func TestMinuteAndDay(t *testing.T) {
+	clock := &fakeClock{t: epoch}
+	s := memory.New()
+	lim := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(120), limiter.PerDay(10_000)),
+		limiter.WithStore(s), limiter.WithClock(clock.Now))
+	ctx := context.Background()
+	dayUsed := int64(0)
+	// Every minute of the day: 150 requests, 120 admitted, 30 denied and
+	// not charged to the day, until the day's 10,000 are spent.
+	for minute := range 100 {
+		start := epoch.Add(time.Duration(minute) * time.Minute)
+		allowedThisMinute := int64(0)
+		for i := range 150 {
+			clock.Set(start.Add(time.Duration(i) * 100 * time.Millisecond))
+			res, err := lim.Allow(ctx, "tenant-42")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := allowedThisMinute < 120 && dayUsed < 10_000
+			if res.Allowed != want {
+				t.Fatalf("minute %d request %d: Allow = %v; want %v (minute %d/120, day %d/10000)", minute, i+1, res.Allowed, want, allowedThisMinute, dayUsed)
+			}
+			if res.Allowed {
+				allowedThisMinute++
+				dayUsed++
+				continue
+			}
+			// The binding limit tells which one denied.
+			wantLimit := limiter.PerMinute(120)
+			if dayUsed >= 10_000 {
+				wantLimit = limiter.PerDay(10_000)
+			}
+			if res.Limit != wantLimit {
+				t.Fatalf("minute %d request %d denied by %v; want %v", minute, i+1, res.Limit, wantLimit)
+			}
+		}
+	}
+	if dayUsed != 10_000 {
+		t.Fatalf("day admitted %d; want exactly 10000 (denied requests must not be charged)", dayUsed)
+	}
+	// The next day starts fresh.
+	clock.Set(epoch.Add(24 * time.Hour))
+	if res, _ := lim.Allow(ctx, "tenant-42"); !res.Allowed || res.Remaining != 119 {
+		t.Fatalf("next day: %+v; want allowed with 119 remaining", res)
+	}
+}
+
+func TestLimitFuncPlans(t *testing.T) {
+	clock := &fakeClock{t: epoch.Add(10 * time.Second)}
+	var mu sync.Mutex
+	plans := map[string]int64{"free": 5, "pro": 50}
+	lim := mustNew(t, algorithms.FixedWindow(),
+		limiter.WithStore(memory.New()), limiter.WithClock(clock.Now),
+		limiter.WithLimitFunc(func(ctx context.Context, key string) ([]limiter.Limit, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return []limiter.Limit{limiter.PerMinute(plans[key])}, nil
+		}))
+	ctx := context.Background()
+	count := func(key string) int64 {
+		var n int64
+		for range 100 {
+			if res, err := lim.Allow(ctx, key); err != nil {
+				t.Fatal(err)
+			} else if res.Allowed {
+				n++
+			}
+		}
+		return n
+	}
+	if got := count("free"); got != 5 {
+		t.Fatalf("free plan admitted %d; want 5", got)
+	}
+	if got := count("pro"); got != 50 {
+		t.Fatalf("pro plan admitted %d; want 50", got)
+	}
+	// Upgrade mid-window: exactly the difference is admitted.
+	mu.Lock()
+	plans["free"] = 12
+	mu.Unlock()
+	if got := count("free"); got != 7 {
+		t.Fatalf("after raising free from 5 to 12 mid-window, admitted %d more; want 7", got)
+	}
+	// The next window uses the new plan in full.
+	clock.Set(epoch.Add(time.Minute))
+	if got := count("free"); got != 12 {
+		t.Fatalf("next window admitted %d; want 12", got)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		alg  limiter.Algorithm
+		opts []limiter.Option
+		want error
+	}{
+		{"zero count", algorithms.FixedWindow(limiter.PerMinute(0)), nil, limiter.ErrInvalidLimit},
+		{"negative count", algorithms.SlidingWindow(limiter.PerMinute(-1)), nil, limiter.ErrInvalidLimit},
+		{"zero period", algorithms.FixedWindow(limiter.Per(5, 0)), nil, limiter.ErrInvalidLimit},
+		{"negative period", algorithms.SlidingLog(limiter.Per(5, -time.Second)), nil, limiter.ErrInvalidLimit},
+		{"negative burst", algorithms.TokenBucket(limiter.PerSecond(5).WithBurst(-1)), nil, limiter.ErrInvalidLimit},
+		{"burst on a window", algorithms.FixedWindow(limiter.PerSecond(5).WithBurst(10)), nil, limiter.ErrInvalidLimit},
+		{"no limits", algorithms.FixedWindow(), nil, limiter.ErrInvalidLimit},
+		{"duplicate period", algorithms.FixedWindow(limiter.PerMinute(5), limiter.PerMinute(9)), nil, limiter.ErrInvalidLimit},
+		{"two limits for a bucket", &twoLimitBucket{}, nil, limiter.ErrInvalidLimit},
+		{"too fast a bucket", algorithms.TokenBucket(limiter.Per(10, 5)), nil, limiter.ErrInvalidLimit},
+		{"nil algorithm", nil, nil, limiter.ErrInvalidOption},
+		{"nil store", algorithms.FixedWindow(limiter.PerMinute(5)), []limiter.Option{limiter.WithStore(nil)}, limiter.ErrInvalidOption},
+		{"nil clock", algorithms.FixedWindow(limiter.PerMinute(5)), []limiter.Option{limiter.WithClock(nil)}, limiter.ErrInvalidOption},
+		{"nil limit func", algorithms.FixedWindow(limiter.PerMinute(5)), []limiter.Option{limiter.WithLimitFunc(nil)}, limiter.ErrInvalidOption},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var alg limiter.Algorithm
+			if tt.alg != nil {
+				alg = tt.alg
+			}
+			lim, err := limiter.New(alg, tt.opts...)
+			if !errors.Is(err, tt.want) || lim != nil {
+				t.Fatalf("New = (%v, %v); want (nil, %v)", lim, err, tt.want)
+			}
+		})
+	}
+
+	lim := mustNew(t, algorithms.TokenBucket(limiter.PerSecond(5).WithBurst(10)), limiter.WithStore(memory.New()))
+	calls := []struct {
+		name string
+		key  string
+		n    int64
+		want error
+	}{
+		{"empty key", "", 1, limiter.ErrEmptyKey},
+		{"key too long", string(make([]byte, limiter.MaxKeyLen+1)), 1, limiter.ErrKeyTooLong},
+		{"zero n", "k", 0, limiter.ErrInvalidN},
+		{"negative n", "k", -3, limiter.ErrInvalidN},
+		{"n above burst", "k", 11, limiter.ErrInvalidN},
+	}
+	for _, tt := range calls {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := lim.AllowN(ctx, tt.key, tt.n)
+			if !errors.Is(err, tt.want) || res != (limiter.Result{}) {
+				t.Fatalf("AllowN(%.10q, %d) = (%+v, %v); want zero Result and %v", tt.key, tt.n, res, err, tt.want)
+			}
+		})
+	}
+	// n equal to the capacity is fine, and bad calls changed nothing.
+	if res, err := lim.AllowN(ctx, "k", 10); err != nil || !res.Allowed {
+		t.Fatalf("AllowN(k, 10) = (%+v, %v); want allowed", res, err)
+	}
+	// A limit function returning bad limits is an error, not a panic.
+	bad := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(5)), limiter.WithStore(memory.New()),
+		limiter.WithLimitFunc(func(context.Context, string) ([]limiter.Limit, error) {
+			return []limiter.Limit{limiter.PerMinute(-5)}, nil
+		}))
+	if _, err := bad.Allow(ctx, "k"); !errors.Is(err, limiter.ErrInvalidLimit) {
+		t.Fatalf("Allow with a bad plan = %v; want ErrInvalidLimit", err)
+	}
+	planErr := errors.New("plan lookup failed")
+	failing := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(5)), limiter.WithStore(memory.New()),
+		limiter.WithLimitFunc(func(context.Context, string) ([]limiter.Limit, error) { return nil, planErr }))
+	if _, err := failing.Allow(ctx, "k"); !errors.Is(err, planErr) {
+		t.Fatalf("Allow with a failing limit func = %v; want it wrapped", err)
+	}
+}
+
+// twoLimitBucket is a token bucket given two limits, which it refuses.
+type twoLimitBucket struct{ algorithms.Bucket }
+
+func (*twoLimitBucket) Limits() []limiter.Limit {
+	return []limiter.Limit{limiter.PerSecond(1), limiter.PerMinute(10)}
+}
+
+// failingStore fails every call.
+type failingStore struct{ err error }
+
+func (f failingStore) Do(context.Context, *store.Batch) error    { return f.err }
+func (f failingStore) Reset(context.Context, ...store.Key) error { return f.err }
+func (failingStore) Close() error                                { return nil }
+
+func TestStoreErrorsSurface(t *testing.T) {
+	boom := errors.Join(store.ErrUnavailable, errors.New("connection refused"))
+	lim := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(5)), limiter.WithStore(failingStore{boom}))
+	res, err := lim.Allow(context.Background(), "k")
+	if !errors.Is(err, store.ErrUnavailable) || res.Allowed {
+		t.Fatalf("Allow on a failing store = (%+v, %v); want not allowed, ErrUnavailable", res, err)
+	}
+	if err := lim.Reset(context.Background(), "k"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Reset on a failing store = %v; want ErrUnavailable", err)
+	}
+}
+
+func TestPeekAndReset(t *testing.T) {
+	clock := &fakeClock{t: epoch}
+	lim := mustNew(t, algorithms.SlidingWindow(limiter.PerMinute(3), limiter.PerHour(10)),
+		limiter.WithStore(memory.New()), limiter.WithClock(clock.Now))
+	ctx := context.Background()
+	for range 3 {
+		if res, _ := lim.Peek(ctx, "k"); !res.Allowed || res.Remaining != 3 {
+			t.Fatalf("Peek on a fresh key = %+v; want allowed, 3 remaining, nothing spent", res)
+		}
+	}
+	for range 3 {
+		lim.Allow(ctx, "k")
+	}
+	if res, _ := lim.Peek(ctx, "k"); res.Allowed || res.Remaining != 0 || res.RetryAfter <= 0 {
+		t.Fatalf("Peek on a spent key = %+v; want denied with a RetryAfter", res)
+	}
+	if err := lim.Reset(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := lim.Allow(ctx, "k"); !res.Allowed || res.Remaining != 2 {
+		t.Fatalf("Allow after Reset = %+v; want allowed, 2 remaining", res)
+	}
+}
+
+func TestClosedStore(t *testing.T) {
+	s := memory.New()
+	lim := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(5)), limiter.WithStore(s))
+	if err := lim.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lim.Allow(context.Background(), "k"); err != nil {
+		t.Fatalf("Close closed a store passed by WithStore: %v", err)
+	}
+	s.Close()
+	if _, err := lim.Allow(context.Background(), "k"); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Allow on a closed store = %v; want ErrClosed", err)
+	}
+	// The default store is the limiter's own, and Close closes it.
+	own := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(5)))
+	own.Close()
+	if _, err := own.Allow(context.Background(), "k"); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Allow after Close of the default store = %v; want ErrClosed", err)
+	}
+}
+
+func TestTimeGoingBackwards(t *testing.T) {
+	clock := &fakeClock{t: epoch.Add(time.Hour)}
+	lim := mustNew(t, algorithms.TokenBucket(limiter.PerSecond(1).WithBurst(2)),
+		limiter.WithStore(memory.New()), limiter.WithClock(clock.Now))
+	ctx := context.Background()
+	lim.AllowN(ctx, "k", 2)
+	clock.Set(epoch) // an hour back: the bucket must not refill
+	if res, _ := lim.Allow(ctx, "k"); res.Allowed {
+		t.Fatal("a clock jumping back refilled the bucket")
+	}
+	// Before the Unix epoch: clamped, never a panic.
+	clock.Set(time.Unix(-100, 0))
+	w := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(1)), limiter.WithStore(memory.New()), limiter.WithClock(clock.Now))
+	if res, err := w.Allow(ctx, "k"); err != nil || !res.Allowed {
+		t.Fatalf("Allow before the epoch = (%+v, %v)", res, err)
+	}
+}
