@@ -1,0 +1,316 @@
+// Package redistest holds test helpers for code that talks to Redis through
+// go-redis v9: a hook that counts the commands and round trips a client
+// sends, a client for tests (miniredis by default, the real Redis at
+// REDIS_ADDR when that is set), unique key prefixes, INFO commandstats deltas,
+// and throwaway redis-server processes.
+//
+// It is imported by tests only.
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Counter is a go-redis hook ([goredis.Hook]) that counts what a client
+// sends: every command processed alone is one command and one round trip
+// (EVALSHA and EVAL included, whatever the script runs inside Redis); a
+// pipeline or transaction of n commands is n commands and one round trip.
+// The commands go-redis sends on its own when it opens a connection (HELLO,
+// CLIENT SETINFO; pipelines use connections of their own) pass through the
+// hooks too: warm a client up, then Reset, before counting.
+//
+// Add it with client.AddHook(c). A Counter is safe for concurrent use; its
+// zero value is ready.
+type Counter struct {
+	cmds, trips atomic.Int64
+}
+
+var _ goredis.Hook = (*Counter)(nil)
+
+// DialHook implements goredis.Hook; it counts nothing.
+func (c *Counter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+// ProcessHook implements goredis.Hook: one command, one round trip.
+func (c *Counter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		c.cmds.Add(1)
+		c.trips.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+// ProcessPipelineHook implements goredis.Hook: len(cmds) commands, one round
+// trip.
+func (c *Counter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		c.cmds.Add(int64(len(cmds)))
+		c.trips.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// Commands returns the number of commands sent so far.
+func (c *Counter) Commands() int64 { return c.cmds.Load() }
+
+// RoundTrips returns the number of round trips so far.
+func (c *Counter) RoundTrips() int64 { return c.trips.Load() }
+
+// Reset sets both counts to zero.
+func (c *Counter) Reset() {
+	c.cmds.Store(0)
+	c.trips.Store(0)
+}
+
+// Addr returns the address of the real Redis to test against, from the
+// REDIS_ADDR environment variable, or "" when it is not set.
+func Addr() string { return os.Getenv("REDIS_ADDR") }
+
+// NeedAddr returns REDIS_ADDR or skips the test, naming the variable.
+func NeedAddr(t testing.TB) string {
+	t.Helper()
+	addr := Addr()
+	if addr == "" {
+		t.Skip("REDIS_ADDR not set: skipping test against a real Redis")
+	}
+	return addr
+}
+
+// ClusterAddrs returns the seed addresses of the Redis Cluster to test
+// against, from REDIS_CLUSTER_ADDRS (comma-separated), or nil.
+func ClusterAddrs() []string {
+	v := os.Getenv("REDIS_CLUSTER_ADDRS")
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+// Options returns the client options this project recommends (see
+// docs/stores.md), for addr: context deadlines honoured, no retry of a
+// command whose reply may have been lost.
+func Options(addr string) *goredis.Options {
+	return &goredis.Options{
+		Addr:                  addr,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1,
+		DialTimeout:           time.Second,
+		ReadTimeout:           time.Second,
+		WriteTimeout:          time.Second,
+	}
+}
+
+// Client returns a client for one test, with a Counter hooked in, and
+// closes it in t.Cleanup. It talks to the real Redis at REDIS_ADDR when
+// that is set, and otherwise to a fresh miniredis (returned too, nil for a
+// real Redis) so that tests can move its clock.
+func Client(t testing.TB) (goredis.UniversalClient, *Counter, *miniredis.Miniredis) {
+	t.Helper()
+	var mr *miniredis.Miniredis
+	addr := Addr()
+	if addr == "" {
+		mr = miniredis.RunT(t)
+		addr = mr.Addr()
+	}
+	c := goredis.NewClient(Options(addr))
+	t.Cleanup(func() { _ = c.Close() })
+	cnt := new(Counter)
+	c.AddHook(cnt)
+	return c, cnt, mr
+}
+
+// ClusterClient returns a cluster client for REDIS_CLUSTER_ADDRS with a
+// Counter hooked in, or skips the test when the variable is not set.
+func ClusterClient(t testing.TB) (*goredis.ClusterClient, *Counter) {
+	t.Helper()
+	addrs := ClusterAddrs()
+	if len(addrs) == 0 {
+		t.Skip("REDIS_CLUSTER_ADDRS not set: skipping test against a Redis Cluster")
+	}
+	c := goredis.NewClusterClient(&goredis.ClusterOptions{
+		Addrs:                 addrs,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1,
+		DialTimeout:           time.Second,
+		ReadTimeout:           time.Second,
+		WriteTimeout:          time.Second,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	cnt := new(Counter)
+	c.AddHook(cnt)
+	return c, cnt
+}
+
+var prefixSeq atomic.Int64
+
+var runID = rand.Uint32()
+
+// Prefix returns a key prefix that no other test, and no other run of the
+// suite, uses on a shared Redis: "test:<run>:<seq>:".
+func Prefix(t testing.TB) string {
+	t.Helper()
+	return fmt.Sprintf("test:%08x:%d:", runID, prefixSeq.Add(1))
+}
+
+// CommandStats returns the calls column of INFO commandstats: command name
+// (lower case, e.g. "evalsha", "xadd") to number of calls since the server
+// started or CONFIG RESETSTAT. Commands run inside scripts are counted too.
+func CommandStats(ctx context.Context, c goredis.UniversalClient) (map[string]int64, error) {
+	info, err := c.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, err
+	}
+	stats := map[string]int64{}
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		// cmdstat_get:calls=3,usec=12,usec_per_call=4.00,...
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
+		if !ok || len(name) == len(line) {
+			continue
+		}
+		for _, field := range strings.Split(rest, ",") {
+			if v, ok := strings.CutPrefix(field, "calls="); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("redistest: commandstats line %q: %w", line, err)
+				}
+				stats[strings.ToLower(name)] = n
+			}
+		}
+	}
+	return stats, sc.Err()
+}
+
+// StatsDelta returns after − before per command, leaving out the INFO
+// commands that read the stats and commands whose count did not change.
+func StatsDelta(before, after map[string]int64) map[string]int64 {
+	d := map[string]int64{}
+	for name, n := range after {
+		if name == "info" {
+			continue
+		}
+		if diff := n - before[name]; diff != 0 {
+			d[name] = diff
+		}
+	}
+	return d
+}
+
+// Total returns the sum of the counts in stats.
+func Total(stats map[string]int64) int64 {
+	var n int64
+	for _, v := range stats {
+		n += v
+	}
+	return n
+}
+
+// Server is a throwaway redis-server process on a local port, with no
+// persistence. Start it with StartServer.
+type Server struct {
+	Port int
+	Addr string
+
+	t   testing.TB
+	dir string
+	cmd *exec.Cmd
+}
+
+// StartServer starts redis-server on 127.0.0.1:port (pick a port from the
+// range the test owns), waits until it answers PING, and stops it in
+// t.Cleanup. The test fails if redis-server is not installed.
+func StartServer(t testing.TB, port int) *Server {
+	t.Helper()
+	s := &Server{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), t: t, dir: t.TempDir()}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Start starts the server again after Stop or Kill, on the same port.
+func (s *Server) Start() {
+	s.t.Helper()
+	if s.cmd != nil {
+		s.t.Fatalf("redistest: server on %s already running", s.Addr)
+	}
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		s.t.Fatalf("redistest: redis-server not installed: %v", err)
+	}
+	cmd := exec.Command(path,
+		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--daemonize", "no", "--loglevel", "warning")
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("redistest: start redis-server on %s: %v", s.Addr, err)
+	}
+	s.cmd = cmd
+	// Bounded polling for the server to come up: this is a real process.
+	c := goredis.NewClient(&goredis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			s.t.Fatalf("redistest: redis-server on %s did not answer PING within 5s: %v", s.Addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop kills the server, if running, and waits for it to exit. It is
+// idempotent.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Pause stops the server process with SIGSTOP: connections stay open but
+// nothing is answered, as with a hung server. Resume undoes it; Stop works
+// on a paused server.
+func (s *Server) Pause() {
+	s.t.Helper()
+	if err := s.signal(syscall.SIGSTOP); err != nil {
+		s.t.Fatalf("redistest: pause %s: %v", s.Addr, err)
+	}
+}
+
+// Resume continues a paused server.
+func (s *Server) Resume() {
+	s.t.Helper()
+	if err := s.signal(syscall.SIGCONT); err != nil {
+		s.t.Fatalf("redistest: resume %s: %v", s.Addr, err)
+	}
+}
+
+func (s *Server) signal(sig os.Signal) error {
+	if s.cmd == nil {
+		return fmt.Errorf("not running")
+	}
+	return s.cmd.Process.Signal(sig)
+}

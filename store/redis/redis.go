@@ -1,0 +1,359 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/floodgate-go/floodgate/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// MaxLogAppend is the largest N a Log op may append in one batch; a larger
+// one is rejected with an error wrapping store.ErrInvalidBatch, since every
+// entry is one stream entry.
+const MaxLogAppend = 1 << 20
+
+// Store is a [store.Store] kept in Redis, through a go-redis v9
+// UniversalClient: a single node, Sentinel or Cluster.
+//
+// Every batch (one decision, all its limits) is one EVALSHA of one Lua
+// script, so one command sent and one round trip, atomic in Redis. Add cells
+// are strings holding a decimal int64, written with a PX expiry; logs are
+// streams, trimmed with MINID; see docs/stores.md. All keys of a batch share
+// the caller's hash tag, so batches run in Redis Cluster.
+//
+// A Store is safe for concurrent use and starts no goroutine. Close marks it
+// closed; it never closes the client, which belongs to the caller. Its zero
+// value is not usable; call New.
+type Store struct {
+	// client is the caller's client; never closed here.
+	client goredis.UniversalClient
+	prefix string // escaped, prepended to every key, outside the hash tag
+
+	local  func() time.Time // WithServerTime's local clock, or nil
+	offset atomic.Int64     // server − local, ns, from the latest reply
+
+	closed atomic.Bool
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithPrefix prepends prefix to every key the store writes, so that several
+// applications can share one Redis. The prefix is escaped like a key
+// namespace, so it never contains a hash tag. The default is none.
+func WithPrefix(prefix string) Option {
+	return func(s *Store) { s.prefix = store.Escape(prefix) }
+}
+
+// WithServerTime makes the store measure the offset between local, the
+// local clock, and the Redis server's clock (TIME, read inside the script
+// with every decision), and serve the corrected time from [Store.Now]. Pass
+// Store.Now to limiter.WithClock so that processes whose clocks disagree
+// decide on one clock, the server's.
+//
+// What it guarantees: after the first reply, Now returns local time shifted
+// by the offset measured at the latest reply, which is off from the
+// server's clock by at most half of that reply's round trip plus the local
+// clock's drift since (TIME has microsecond resolution). Decisions still use
+// the instant the limiter passes in each batch, so the store never mixes two
+// clocks within one decision. Before the first reply the offset is 0.
+func WithServerTime(local func() time.Time) Option {
+	return func(s *Store) { s.local = local }
+}
+
+// New returns a store over client. It never closes client.
+func New(client goredis.UniversalClient, opts ...Option) *Store {
+	s := &Store{client: client}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Now returns the server-corrected time when the store was built with
+// WithServerTime (see there), and the zero Time otherwise.
+func (s *Store) Now() time.Time {
+	if s.local == nil {
+		return time.Time{}
+	}
+	return s.local().Add(time.Duration(s.offset.Load()))
+}
+
+// Do implements store.Store: one EVALSHA of the batch script (EVAL when the
+// server does not have it cached), whatever the batch holds.
+func (s *Store) Do(ctx context.Context, b *store.Batch) error {
+	b.Applied = false
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	for i := range b.Ops {
+		if op := &b.Ops[i]; op.Kind == store.Log && op.N > MaxLogAppend {
+			return fmt.Errorf("redis: %w: log op appends %d entries, at most %d", store.ErrInvalidBatch, op.N, MaxLogAppend)
+		}
+	}
+	keys, args := s.encode(b)
+	var t0 time.Time
+	if s.local != nil {
+		t0 = s.local()
+	}
+	reply, err := s.run(ctx, batchScript, keys, args...)
+	if err != nil {
+		return err
+	}
+	if err := s.decode(b, reply); err != nil {
+		return err
+	}
+	if s.local != nil {
+		s.learnOffset(t0, reply)
+	}
+	return nil
+}
+
+// fields is the number of ARGV fields per op; see luaBatch.
+const fields = 7
+
+// encode builds the script's KEYS and ARGV for b.
+func (s *Store) encode(b *store.Batch) ([]string, []any) {
+	nkeys := len(b.Ops)
+	for i := range b.Ops {
+		if op := &b.Ops[i]; op.Kind == store.Add && op.PriorWeight > 0 {
+			nkeys++
+		}
+	}
+	keys := make([]string, len(b.Ops), nkeys)
+	args := make([]any, 3, 3+fields*len(b.Ops))
+	args[0], args[1], args[2] = "0", "0", len(b.Ops)
+	if b.Peek {
+		args[0] = "1"
+	}
+	if s.local != nil {
+		args[1] = "1"
+	}
+	for i := range b.Ops {
+		op := &b.Ops[i]
+		keys[i] = s.key(op.Key)
+		switch op.Kind {
+		case store.Add:
+			prior := 0
+			if op.PriorWeight > 0 {
+				keys = append(keys, s.key(op.Prior))
+				prior = len(keys) // 1-based index in KEYS
+			}
+			args = append(args, "a",
+				strconv.FormatInt(op.N, 10),
+				strconv.FormatInt(op.Floor, 10),
+				strconv.FormatInt(op.Ceil, 10),
+				op.PriorWeight, prior, ceilMillis(op.TTL))
+		default: // store.Log
+			now := max(b.Now, 0) // stream IDs cannot go below 0-1
+			cut := max(now-int64(op.Window)+1, 0)
+			args = append(args, "l",
+				op.N, op.Ceil-op.N,
+				strconv.FormatInt(cut/1e6, 10)+"-"+strconv.FormatInt(cut%1e6*1e9, 10),
+				now/1e6, now%1e6, ceilMillis(op.Window))
+		}
+	}
+	return keys, args
+}
+
+// key returns the Redis key of k: prefix, then k's encoding, whose hash tag
+// is the escaped caller.
+func (s *Store) key(k store.Key) string {
+	buf := make([]byte, 0, len(s.prefix)+len(k.Namespace)+len(k.Caller)+24)
+	buf = append(buf, s.prefix...)
+	return string(k.Append(buf))
+}
+
+// ceilMillis returns d in milliseconds, rounded up, at least 1.
+func ceilMillis(d time.Duration) int64 {
+	ms := int64(d / time.Millisecond)
+	if d%time.Millisecond != 0 {
+		ms++
+	}
+	return max(ms, 1)
+}
+
+// decode fills b.Results and b.Applied from the script's reply.
+func (s *Store) decode(b *store.Batch, reply any) error {
+	vals, ok := reply.([]any)
+	if !ok || len(vals) < 1+3*len(b.Ops) {
+		return s.badReply(reply)
+	}
+	fits, ok := vals[0].(int64)
+	if !ok {
+		return s.badReply(reply)
+	}
+	if cap(b.Results) < len(b.Ops) {
+		b.Results = make([]store.Result, len(b.Ops))
+	}
+	b.Results = b.Results[:len(b.Ops)]
+	applied := fits == 1
+	for i := range b.Ops {
+		op, r, v := &b.Ops[i], &b.Results[i], vals[1+3*i:4+3*i]
+		*r = store.Result{}
+		var err error
+		switch op.Kind {
+		case store.Add:
+			if r.Value, err = parseInt(v[0]); err != nil {
+				return s.badReply(reply)
+			}
+			if r.Prior, err = parseInt(v[1]); err != nil {
+				return s.badReply(reply)
+			}
+			if applied {
+				r.Value += op.N
+			}
+		default: // store.Log
+			count, ok := v[0].(int64)
+			if !ok {
+				return s.badReply(reply)
+			}
+			if r.Oldest, err = parseID(v[1]); err != nil {
+				return s.badReply(reply)
+			}
+			if r.Newest, err = parseID(v[2]); err != nil {
+				return s.badReply(reply)
+			}
+			r.Value = count
+			if applied && op.N > 0 {
+				r.Value += op.N
+				r.Newest = max(max(b.Now, 0), r.Newest)
+				if count == 0 {
+					r.Oldest = r.Newest
+				}
+			}
+		}
+	}
+	b.Applied = applied
+	return nil
+}
+
+func (s *Store) badReply(reply any) error {
+	return fmt.Errorf("redis: %w: unexpected script reply %v", store.ErrUnavailable, reply)
+}
+
+func parseInt(v any) (int64, error) {
+	str, ok := v.(string)
+	if !ok {
+		return 0, errors.New("not a string")
+	}
+	return strconv.ParseInt(str, 10, 64)
+}
+
+// parseID returns the Unix ns of a stream entry ID <ms>-<sub×1e9+i>, or 0
+// for "".
+func parseID(v any) (int64, error) {
+	str, ok := v.(string)
+	if !ok {
+		return 0, errors.New("not a string")
+	}
+	if str == "" {
+		return 0, nil
+	}
+	for i := 0; i < len(str); i++ {
+		if str[i] == '-' {
+			ms, err := strconv.ParseInt(str[:i], 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			seq, err := strconv.ParseUint(str[i+1:], 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			return ms*1e6 + int64(seq/1e9), nil
+		}
+	}
+	return 0, errors.New("no dash in stream ID")
+}
+
+// learnOffset records server − local from the TIME at the end of reply,
+// taking the local instant halfway through the round trip.
+func (s *Store) learnOffset(t0 time.Time, reply any) {
+	vals, _ := reply.([]any)
+	if len(vals) < 2 {
+		return
+	}
+	sec, err1 := parseInt(vals[len(vals)-2])
+	usec, err2 := parseInt(vals[len(vals)-1])
+	if err1 != nil || err2 != nil {
+		return
+	}
+	t1 := s.local()
+	mid := t0.Add(t1.Sub(t0) / 2)
+	server := time.Unix(sec, usec*1e3)
+	s.offset.Store(int64(server.Sub(mid)))
+}
+
+// run runs script with EVALSHA, falling back to EVAL when the server answers
+// NOSCRIPT (go-redis's Script.Run), and returns its reply. Errors are mapped
+// by wrapErr. The hybrid store's sync.go runs its scripts through it too.
+func (s *Store) run(ctx context.Context, script *goredis.Script, keys []string, args ...any) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, s.wrapErr(err)
+	}
+	reply, err := script.Run(ctx, s.client, keys, args...).Result()
+	if err != nil {
+		return nil, s.wrapErr(err)
+	}
+	return reply, nil
+}
+
+// wrapErr maps a failure to reach or use Redis (refused, timeout, context
+// deadline, OOM, CLUSTERDOWN, LOADING, READONLY, a script error) to an error
+// wrapping store.ErrUnavailable and, with %w too, the cause; nil stays nil.
+func (s *Store) wrapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("redis: %w: %w", store.ErrUnavailable, err)
+}
+
+// Reset implements store.Store: it deletes the keys, one DEL per caller
+// (keys of one caller share a hash slot), all in one round trip.
+func (s *Store) Reset(ctx context.Context, keys ...store.Key) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return s.wrapErr(err)
+	}
+	groups := map[string][]string{}
+	var order []string
+	for _, k := range keys {
+		if _, ok := groups[k.Caller]; !ok {
+			order = append(order, k.Caller)
+		}
+		groups[k.Caller] = append(groups[k.Caller], s.key(k))
+	}
+	if len(order) == 1 {
+		return s.wrapErr(s.client.Del(ctx, groups[order[0]]...).Err())
+	}
+	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, c := range order {
+			p.Del(ctx, groups[c]...)
+		}
+		return nil
+	})
+	return s.wrapErr(err)
+}
+
+// Close marks the store closed: later calls return store.ErrClosed. It is
+// idempotent and never closes the client.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return nil
+}
