@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -410,6 +411,10 @@ func TestInvalidOptions(t *testing.T) {
 			_, err := httplimit.New(tt.lim, tt.opts...)
 			if !errors.Is(err, httplimit.ErrInvalidOption) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("New: %v; want ErrInvalidOption mentioning %q", err, tt.want)
+			}
+			if tt.name == "nil-hook" { // the error goes to slog: keep the test output clean
+				defer slog.SetDefault(slog.Default())
+				slog.SetDefault(slog.New(slog.DiscardHandler))
 			}
 			var hooked atomic.Int64
 			opts := append([]httplimit.Option{httplimit.ErrorHook(func(*http.Request, error) { hooked.Add(1) })}, tt.opts...)
