@@ -1,0 +1,102 @@
+// Package chilimit is floodgate's middleware for the chi router: the
+// httplimit middleware, with the same options, plus keys by route pattern
+// and by URL parameter.
+//
+// Per-route limits attach a limiter to a route or a group with chi's
+// r.With or r.Group:
+//
+//	r.With(chilimit.Middleware(loginLim, chilimit.KeyByRoutePattern())).Post("/login", login)
+//
+// Several limiters, one per route group and each with its own algorithm,
+// share one store when each has its own limiter.WithPrefix.
+package chilimit
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/floodgate-go/floodgate/adapters/httplimit"
+	"github.com/floodgate-go/floodgate/limiter"
+)
+
+// Option is an httplimit option; every httplimit option applies.
+type Option = httplimit.Option
+
+// ErrMissingParam is returned by the key of KeyByURLParam when the route
+// has no such parameter or its value is empty.
+var ErrMissingParam = errors.New("chilimit: missing URL parameter")
+
+// New returns an httplimit.Guard over lim; see httplimit.New.
+func New(lim *limiter.Limiter, opts ...Option) (*httplimit.Guard, error) {
+	return httplimit.New(lim, opts...)
+}
+
+// Middleware returns the rate-limit middleware in chi's form; see
+// httplimit.Middleware. It never panics: invalid options answer 500 and
+// go to the error hook, so call New at startup to see them.
+func Middleware(lim *limiter.Limiter, opts ...Option) func(http.Handler) http.Handler {
+	return httplimit.Middleware(lim, opts...)
+}
+
+// KeyByRoutePattern keys requests by the pattern of the chi route that
+// serves them, such as "/users/{id}", so that every URL of a route shares
+// one limit. Combine it with a client key to limit each client per route:
+//
+//	chilimit.Middleware(lim, httplimit.Keys(httplimit.KeyByIP(), chilimit.KeyByRoutePattern()))
+//
+// chi completes the pattern as it routes: inside r.With, r.Group or
+// r.Route it is known, while a middleware of r.Use runs before its router
+// has matched. In that case the key asks the router for the pattern the
+// request will match, which costs one lookup. A request outside any chi
+// router, or matching no route, is keyed by its path.
+func KeyByRoutePattern() httplimit.Key {
+	return httplimit.KeyFunc(routePattern)
+}
+
+func routePattern(r *http.Request) (string, error) {
+	rctx := chi.RouteContext(r.Context())
+	if rctx == nil {
+		return pathOf(r), nil
+	}
+	if n := len(rctx.RoutePatterns); n > 0 && !strings.HasSuffix(rctx.RoutePatterns[n-1], "/*") {
+		return rctx.RoutePattern(), nil
+	}
+	// Not routed yet at this level (r.Use), or routed to a sub-router
+	// whose own match is still to come: ask the top router.
+	if rctx.Routes != nil {
+		if p := rctx.Routes.Find(chi.NewRouteContext(), r.Method, pathOf(r)); p != "" {
+			return p, nil
+		}
+	}
+	if p := rctx.RoutePattern(); p != "" {
+		return p, nil
+	}
+	return pathOf(r), nil
+}
+
+func pathOf(r *http.Request) string {
+	if r.URL.RawPath != "" {
+		return r.URL.RawPath
+	}
+	if r.URL.Path == "" {
+		return "/"
+	}
+	return r.URL.Path
+}
+
+// KeyByURLParam keys requests by the value of the named route parameter,
+// e.g. "org" for the route "/orgs/{org}/repos". The parameter is known
+// once chi has matched the route, so use it in r.With, r.Group or r.Route
+// middleware, not in the top router's r.Use. A request without the
+// parameter answers 400 (ErrMissingParam).
+func KeyByURLParam(name string) httplimit.Key {
+	return httplimit.KeyFunc(func(r *http.Request) (string, error) {
+		if v := chi.URLParam(r, name); v != "" {
+			return v, nil
+		}
+		return "", ErrMissingParam
+	})
+}
