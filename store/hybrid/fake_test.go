@@ -1,0 +1,125 @@
+package hybrid_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+
+	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/memory"
+)
+
+// fakeRemote is an in-process remote implementing store.Store and
+// store.Syncer with the contract's semantics, for testing the hybrid
+// mechanics without Redis. Faults are injected with failNext and dropNext.
+type fakeRemote struct {
+	*memory.Store
+
+	mu        sync.Mutex
+	ids       map[string][]store.SyncResult
+	beats     map[string]int64
+	syncs     int
+	applied   int     // batches applied (not answered from the id cache)
+	failNext  int     // fail this many Sync calls before applying
+	dropNext  int     // apply, then fail this many Sync calls (lost reply)
+	onSync    func()  // called at the start of each Sync, unlocked
+}
+
+var (
+	_ store.Store  = (*fakeRemote)(nil)
+	_ store.Syncer = (*fakeRemote)(nil)
+)
+
+var errFake = errors.New("fake: connection refused")
+
+func newFakeRemote() *fakeRemote {
+	return &fakeRemote{Store: memory.New(), ids: map[string][]store.SyncResult{}, beats: map[string]int64{}}
+}
+
+func (f *fakeRemote) Sync(ctx context.Context, b *store.SyncBatch) error {
+	if f.onSync != nil {
+		f.onSync()
+	}
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.syncs++
+	b.Commands = 1
+	if f.failNext > 0 {
+		f.failNext--
+		return errors.Join(store.ErrUnavailable, errFake)
+	}
+	if b.Process != "" {
+		f.beats[b.Process] = b.Now + int64(b.HeartbeatTTL)
+		n := 0
+		for p, exp := range f.beats {
+			if exp > b.Now {
+				n++
+			} else {
+				delete(f.beats, p)
+			}
+		}
+		b.Processes = n
+	}
+	if cached, ok := f.ids[b.ID]; ok && b.ID != "" {
+		b.Results = append(b.Results[:0], cached...)
+		return nil
+	}
+	b.Results = b.Results[:0]
+	for _, it := range b.Items {
+		b.Results = append(b.Results, f.apply(ctx, b.Now, it))
+	}
+	f.applied++
+	if b.ID != "" {
+		f.ids[b.ID] = append([]store.SyncResult(nil), b.Results...)
+	}
+	if f.dropNext > 0 {
+		f.dropNext--
+		return errors.Join(store.ErrUnavailable, errFake)
+	}
+	return nil
+}
+
+func (f *fakeRemote) peek(ctx context.Context, now int64, k store.Key) int64 {
+	b := &store.Batch{Now: now, Peek: true, Ops: []store.Op{{Kind: store.Add, Key: k, Ceil: math.MaxInt64, TTL: 1}}}
+	_ = f.Store.Do(ctx, b)
+	return b.Results[0].Value
+}
+
+func (f *fakeRemote) add(ctx context.Context, now int64, it store.SyncItem, n, floor int64) int64 {
+	b := &store.Batch{Now: now, Ops: []store.Op{{Kind: store.Add, Key: it.Key, N: n, Floor: floor, Ceil: math.MaxInt64, TTL: it.TTL}}}
+	_ = f.Store.Do(ctx, b)
+	return b.Results[0].Value
+}
+
+func (f *fakeRemote) apply(ctx context.Context, now int64, it store.SyncItem) store.SyncResult {
+	v := f.peek(ctx, now, it.Key)
+	switch {
+	case it.Kind == store.SyncTake:
+		base := max(v, it.Floor)
+		g := min(it.N, max(it.Ceil-base, 0))
+		if g > 0 {
+			return store.SyncResult{Value: f.add(ctx, now, it, g, it.Floor), Granted: g}
+		}
+		return store.SyncResult{Value: base}
+	case it.N > 0:
+		return store.SyncResult{Value: f.add(ctx, now, it, it.N, it.Floor)}
+	case it.N < 0:
+		if v == 0 {
+			return store.SyncResult{Value: max(0, it.Floor)}
+		}
+		nv := max(v+it.N, it.Floor)
+		return store.SyncResult{Value: f.add(ctx, now, it, nv-v, 0)}
+	}
+	return store.SyncResult{Value: max(v, it.Floor)}
+}
+
+// value returns the remote's value of k at now.
+func (f *fakeRemote) value(k store.Key, now int64) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.peek(context.Background(), now, k)
+}

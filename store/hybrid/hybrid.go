@@ -1,0 +1,831 @@
+package hybrid
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/floodgate-go/floodgate/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Store is the hybrid write-behind store: decisions from process memory,
+// deltas written behind to a remote store in one batched call per flush.
+//
+// Per-cell state lives in shards keyed by a hash of the caller, one mutex
+// per shard, each shard an LRU; together they hold at most WithMaxKeys
+// cells. With a remote, one flusher goroutine per Store syncs every sync
+// interval (unless WithoutFlusher); Close stops it, waits for it and flushes
+// what is pending.
+//
+// A Store is safe for concurrent use. Its zero value is not usable; call New.
+type Store struct {
+	remote  store.Store  // nil: local only
+	syncer  store.Syncer // remote as a Syncer; nil when remote is nil or cannot sync
+	passAll bool         // remote cannot sync: every batch goes to it
+
+	strict        bool
+	interval      time.Duration
+	clock         func() time.Time
+	longPeriod    time.Duration
+	remoteTimeout time.Duration
+	flushTimeout  time.Duration
+	process       string
+
+	shards []shard
+	seed   maphash.Seed
+
+	seq    atomic.Uint64 // flush and lease ids
+	procs  atomic.Int64  // live processes sharing the remote, from the last flush
+	down   atomic.Bool   // the last remote call failed: skip first-sight reads
+	closed atomic.Bool
+
+	callMu sync.Mutex
+	calls  map[string]*call // remote calls in flight on decision paths, by caller
+
+	flushMu sync.Mutex // one flush at a time
+	fl      flushState // guarded by flushMu
+
+	// Counters kept outside shards (not on the hot path).
+	flushes, flushFailures, commands atomic.Int64
+	leaseRequests, passThrough       atomic.Int64
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// shard is one lock domain: an LRU of cells, the cells to visit at the next
+// flush, and the counters of the decisions it took.
+type shard struct {
+	mu         sync.Mutex
+	lru        *simplelru.LRU[store.Key, *cell]
+	dirty      []*cell // cells to visit at the next flush (cell.dirty set)
+	orphans    int     // evicted cells still in dirty, their state unsent
+	maxOrphans int
+	now        int64 // latest batch instant seen
+
+	decisions, allowed, denied int64
+	dropped                    int64 // units of pending state lost to eviction
+
+	_ [40]byte
+}
+
+// cell is the local state of one key.
+//
+// Relaxed (write-behind) cells: view is the value decisions use; synced is
+// the global value at the last sync; pend the units added here since the
+// last flush was built; fly the units of the flush in flight. Strict (lease)
+// cells: view is the global value at the last remote answer, lease the
+// units granted to this process and not yet spent.
+type cell struct {
+	key     store.Key
+	expires int64 // Unix ns; absent from then on
+	view    int64
+	synced  int64
+	pend    int64
+	fly     int64
+	others  int64 // units other processes added between our last two syncs
+	lease   int64
+	ceil    int64 // Ceil of the last op, for lease takes
+	used    int64 // units admitted here since the last flush
+	last    int64 // units admitted here in the previous flush interval
+	period  time.Duration
+	idle    int32 // flushes without a decision on the cell
+	active  bool  // a decision touched the cell since the last flush
+	dirty   bool  // in its shard's dirty list
+	known   bool  // the value has been learned from the remote
+	exhaust bool  // strict: the remote had nothing left to grant
+	gone    bool  // removed on purpose (expired, reset): nothing to send
+	evicted bool  // pushed out of the LRU while dirty
+	log     *timeLog
+}
+
+// call is a remote call in flight for one caller, which concurrent
+// decisions on that caller wait for instead of sending their own.
+type call struct {
+	done chan struct{}
+	err  error
+}
+
+// New returns a hybrid store over remote; remote may be nil for a store that
+// keeps everything in process memory (it then behaves exactly like the
+// memory store and starts no goroutine).
+//
+// A remote that does not implement store.Syncer cannot serve write-behind:
+// New then returns a Store that sends every batch to the remote as is (no
+// local decisions). NewChecked reports that case as an error instead.
+// Invalid options fall back to their defaults; NewChecked reports them.
+func New(remote store.Store, opts ...Option) *Store {
+	s, err := newStore(remote, opts, false)
+	if err != nil {
+		s, _ = newStore(remote, nil, false)
+	}
+	return s
+}
+
+// NewChecked is New, returning an error wrapping ErrInvalidOption for an
+// invalid option or a non-nil remote that does not implement store.Syncer.
+func NewChecked(remote store.Store, opts ...Option) (*Store, error) {
+	return newStore(remote, opts, true)
+}
+
+func newStore(remote store.Store, opts []Option, checked bool) (*Store, error) {
+	o := defaults()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if o.longPeriod == 0 {
+		o.longPeriod = 100 * o.interval
+	}
+	s := &Store{
+		remote:        remote,
+		strict:        o.strict,
+		interval:      o.interval,
+		clock:         o.clock,
+		longPeriod:    o.longPeriod,
+		remoteTimeout: o.remoteTimeout,
+		flushTimeout:  o.flushTimeout,
+		process:       o.process,
+		seed:          maphash.MakeSeed(),
+		calls:         make(map[string]*call),
+	}
+	if remote != nil {
+		sy, ok := remote.(store.Syncer)
+		if !ok {
+			if checked {
+				return nil, fmt.Errorf("%w: remote %T does not implement store.Syncer", ErrInvalidOption, remote)
+			}
+			s.passAll = true
+		}
+		s.syncer = sy
+	}
+	if s.process == "" {
+		s.process = strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(rand.Uint64(), 36)
+	}
+	s.procs.Store(1)
+	n := min(o.shards, o.maxKeys)
+	per := o.maxKeys / n
+	s.shards = make([]shard, n)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.maxOrphans = max(per/8, 16)
+		sh.lru, _ = simplelru.NewLRU(per, sh.evicted)
+	}
+	if s.syncer != nil && !o.noFlusher {
+		s.stop, s.done = make(chan struct{}), make(chan struct{})
+		go s.run()
+	}
+	return s, nil
+}
+
+// evicted is the LRU's eviction callback, run under the shard lock. A cell
+// pushed out while listed for the next flush stays in the dirty list, so its
+// pending delta or lease is still sent; at most maxOrphans such cells per
+// shard, beyond which their pending units are counted in dropped.
+func (sh *shard) evicted(_ store.Key, c *cell) {
+	if c.gone || !c.dirty || c.evicted {
+		return
+	}
+	if c.expires <= sh.now {
+		c.gone = true
+		return
+	}
+	if sh.orphans >= sh.maxOrphans {
+		sh.dropped += c.pend + c.lease
+		c.pend, c.lease = 0, 0
+		c.gone = true
+		return
+	}
+	c.evicted = true
+	sh.orphans++
+}
+
+func (s *Store) shardOf(caller string) *shard {
+	if len(s.shards) == 1 {
+		return &s.shards[0]
+	}
+	return &s.shards[maphash.String(s.seed, caller)%uint64(len(s.shards))]
+}
+
+// live returns key's cell if present and not expired at now.
+func (sh *shard) live(key store.Key, now int64) *cell {
+	c, ok := sh.lru.Get(key)
+	if !ok {
+		return nil
+	}
+	if c.expires <= now {
+		c.gone = true
+		sh.lru.Remove(key)
+		return nil
+	}
+	return c
+}
+
+// create adds a fresh cell for key.
+func (sh *shard) create(key store.Key, expires int64) *cell {
+	c := &cell{key: key, expires: expires}
+	sh.lru.Add(key, c)
+	return c
+}
+
+// markDirty lists c for the next flush.
+func (sh *shard) markDirty(c *cell) {
+	c.active = true
+	if !c.dirty {
+		c.dirty = true
+		sh.dirty = append(sh.dirty, c)
+	}
+}
+
+// leased reports whether op is served by leases in strict mode: a plain
+// counter (no floor, no prior). Other Add ops go to the remote as they are.
+func leased(op *store.Op) bool {
+	return op.Kind == store.Add && op.Floor == 0 && op.PriorWeight == 0
+}
+
+// need says what a decision is waiting for from the remote.
+type need uint8
+
+const (
+	needNothing need = iota
+	needRead         // relaxed: long-lived cells never seen here
+	needLease        // strict: lease too small for the request
+)
+
+// Do implements store.Store. Relaxed and local-only decisions touch only
+// process memory, except the first decision on a caller's long-lived cells
+// (one read). Strict decisions call the remote only when the local lease is
+// too small. Log ops, and in strict mode Add ops that are not plain
+// counters, go to the remote synchronously (see the package doc).
+func (s *Store) Do(ctx context.Context, b *store.Batch) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	b.Applied = false
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	if s.passAll || (s.remote != nil && s.direct(b)) {
+		return s.passBatch(ctx, b)
+	}
+	if cap(b.Results) < len(b.Ops) {
+		b.Results = make([]store.Result, len(b.Ops))
+	}
+	b.Results = b.Results[:len(b.Ops)]
+	sh := s.shardOf(b.Ops[0].Key.Caller)
+	fetch := s.syncer != nil && !b.Peek
+	for attempt := 0; ; attempt++ {
+		sh.mu.Lock()
+		if b.Now > sh.now {
+			sh.now = b.Now
+		}
+		var n need
+		if s.strict && s.syncer != nil {
+			n = s.evalStrict(sh, b, fetch)
+		} else {
+			n = s.evalRelaxed(sh, b, fetch)
+		}
+		sh.mu.Unlock()
+		if n == needNothing {
+			return nil
+		}
+		if err := s.fetch(ctx, sh, b, n); err != nil {
+			if n == needLease {
+				return fmt.Errorf("hybrid: lease: %w", err)
+			}
+			fetch = false // fail-local: decide on what is known
+		}
+		if attempt >= 2 {
+			fetch = false
+		}
+	}
+}
+
+// direct reports whether b goes to the remote as is.
+func (s *Store) direct(b *store.Batch) bool {
+	for i := range b.Ops {
+		op := &b.Ops[i]
+		if op.Kind == store.Log || (s.strict && !leased(op)) {
+			return true
+		}
+	}
+	return false
+}
+
+// passBatch sends b to the remote as is. The local state of its Add cells
+// is settled first — a relaxed cell's pending delta sent, a strict cell's
+// lease given back, in one Sync call — so the remote sees the global
+// count, and the remote's answer is then folded into the local cells.
+func (s *Store) passBatch(ctx context.Context, b *store.Batch) error {
+	if s.passAll {
+		s.passThrough.Add(1)
+		s.commands.Add(1)
+		err := s.remote.Do(ctx, b)
+		sh := s.shardOf(b.Ops[0].Key.Caller)
+		sh.mu.Lock()
+		sh.count(err == nil, b.Applied)
+		sh.mu.Unlock()
+		return err
+	}
+	sh := s.shardOf(b.Ops[0].Key.Caller)
+	if err := s.settle(ctx, sh, b); err != nil {
+		return fmt.Errorf("hybrid: %w", err)
+	}
+	s.passThrough.Add(1)
+	s.commands.Add(1)
+	err := s.remote.Do(ctx, b)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if b.Now > sh.now {
+		sh.now = b.Now
+	}
+	sh.count(err == nil, b.Applied)
+	if err != nil || b.Peek {
+		return err
+	}
+	for i := range b.Ops {
+		op, r := &b.Ops[i], &b.Results[i]
+		if op.Kind != store.Add {
+			continue
+		}
+		c := sh.live(op.Key, b.Now)
+		if c == nil {
+			if !b.Applied {
+				continue
+			}
+			c = sh.create(op.Key, 0)
+		}
+		c.synced, c.known = r.Value, true
+		c.view = r.Value + c.pend + c.fly
+		if s.strict {
+			c.view = r.Value + c.lease
+		}
+		if b.Applied {
+			c.expires = max(c.expires, b.Now+int64(op.TTL))
+		}
+	}
+	return nil
+}
+
+// settle sends the local pending state of b's Add cells (and their prior
+// cells) to the remote before b goes there as is.
+func (s *Store) settle(ctx context.Context, sh *shard, b *store.Batch) error {
+	var items [2 * store.MaxOps]store.SyncItem
+	var cells [2 * store.MaxOps]*cell
+	n := 0
+	now := b.Now
+	sh.mu.Lock()
+	take := func(k store.Key) {
+		c := sh.live(k, now)
+		if c == nil {
+			return
+		}
+		for _, d := range cells[:n] {
+			if d == c {
+				return
+			}
+		}
+		ttl := time.Duration(c.expires - now)
+		switch {
+		case s.strict && c.lease > 0:
+			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: -c.lease, TTL: ttl}
+			c.lease = 0
+		case !s.strict && c.pend > 0:
+			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: c.pend, Floor: c.view - c.pend, TTL: ttl}
+			c.fly += c.pend
+			c.pend = 0
+		case !s.strict && c.pend < 0:
+			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: c.pend, TTL: ttl}
+			c.fly += c.pend
+			c.pend = 0
+		default:
+			return
+		}
+		cells[n] = c
+		n++
+	}
+	for i := range b.Ops {
+		op := &b.Ops[i]
+		if op.Kind != store.Add {
+			continue
+		}
+		take(op.Key)
+		if op.PriorWeight > 0 {
+			take(op.Prior)
+		}
+	}
+	sh.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	sb := &store.SyncBatch{ID: s.nextID(), IDTTL: s.idTTL(), Now: now, Items: items[:n]}
+	cctx, cancel := context.WithTimeout(ctx, s.remoteTimeout)
+	err := s.syncer.Sync(cctx, sb)
+	cancel()
+	s.commands.Add(int64(sb.Commands))
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for j, c := range cells[:n] {
+		it := &items[j]
+		if err != nil { // put the state back for the flusher
+			if s.strict {
+				c.lease -= it.N
+			} else {
+				c.fly -= it.N
+				c.pend += it.N
+			}
+			continue
+		}
+		r := sb.Results[j]
+		c.synced, c.known = r.Value, true
+		if s.strict {
+			c.view = r.Value + c.lease
+		} else {
+			c.fly -= it.N
+			c.view = max(c.view, r.Value+c.pend+c.fly)
+		}
+	}
+	return err
+}
+
+// count records one decision. Peeks count as decisions too.
+func (sh *shard) count(ok, applied bool) {
+	if !ok {
+		return
+	}
+	sh.decisions++
+	if applied {
+		sh.allowed++
+	} else {
+		sh.denied++
+	}
+}
+
+// evalRelaxed decides b from local state, as the memory store does, with
+// the fair-share cap near a limit. It returns needRead, having written
+// nothing, when a long-lived cell must first be read from the remote.
+func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
+	now := b.Now
+	if fetch {
+		for i := range b.Ops {
+			op := &b.Ops[i]
+			if op.Kind == store.Add && op.Period >= s.longPeriod && sh.live(op.Key, now) == nil && !s.down.Load() {
+				return needRead
+			}
+		}
+	}
+	procs := s.procs.Load()
+	fits := true
+	for i := range b.Ops {
+		op, r := &b.Ops[i], &b.Results[i]
+		*r = store.Result{}
+		if op.Kind == store.Log {
+			if !sh.evalLog(op, now, r) {
+				fits = false
+			}
+			continue
+		}
+		c := sh.live(op.Key, now)
+		var v int64
+		if c != nil {
+			v = c.view
+		}
+		base := max(v, op.Floor)
+		used := int64(0)
+		if op.PriorWeight > 0 {
+			p := sh.live(op.Prior, now)
+			if p == nil && s.syncer != nil && !b.Peek {
+				// Learn the prior window at the next flush.
+				p = sh.create(op.Prior, now+int64(op.TTL))
+				sh.markDirty(p)
+			}
+			if p != nil {
+				r.Prior = p.view
+				used = store.Weighted(p.view, op.PriorWeight)
+			}
+		}
+		r.Value = base + op.N
+		if base+op.N+used > op.Ceil {
+			fits = false
+			continue
+		}
+		if procs > 1 && op.N > 0 && op.Period >= 10*s.interval && !s.share(c, op, used, procs) {
+			fits = false
+		}
+	}
+	if fits && !b.Peek {
+		for i := range b.Ops {
+			op, r := &b.Ops[i], &b.Results[i]
+			if op.Kind == store.Log {
+				sh.applyLog(op, now, r)
+				continue
+			}
+			c := sh.live(op.Key, now)
+			if c == nil {
+				c = sh.create(op.Key, 0)
+			}
+			c.view = r.Value
+			c.expires = now + int64(op.TTL)
+			if s.syncer != nil {
+				c.pend += op.N
+				c.used += op.N
+				c.period = op.Period
+				c.idle = 0
+				sh.markDirty(c)
+			}
+		}
+	} else if s.syncer != nil && !b.Peek {
+		// Denied: nothing written, but the cells are active, so the next
+		// flush refreshes them.
+		for i := range b.Ops {
+			if c := sh.live(b.Ops[i].Key, now); c != nil {
+				sh.markDirty(c)
+			}
+		}
+	}
+	finish(sh, b, fits)
+	return needNothing
+}
+
+// share reports whether op fits this process's fair share of what is left
+// of the cell's limit in this sync interval. Each process learns from its
+// flushes how much the others add; while others are active on the key, a
+// process takes at most (Ceil − synced) / (2P − 1) per interval, so that
+// what the others admitted but have not flushed yet, plus what everyone
+// admits in the interval, stays within what was left.
+func (s *Store) share(c *cell, op *store.Op, prior, procs int64) bool {
+	var synced, usedHere, others int64
+	known := false
+	if c != nil {
+		synced, usedHere, others, known = c.synced, c.used, c.others, c.known
+	}
+	if known && others == 0 {
+		return true // alone on this key as far as the last syncs tell
+	}
+	left := op.Ceil - max(synced, op.Floor) - prior
+	return usedHere+op.N <= left/(2*procs-1)
+}
+
+// evalStrict decides b from the local leases. It returns needLease, having
+// written nothing, when a lease is too small and the remote may still have
+// quota. An op whose cell is known to be exhausted denies the batch locally,
+// with no remote call; the flusher rechecks such cells.
+func (s *Store) evalStrict(sh *shard, b *store.Batch, fetch bool) need {
+	now := b.Now
+	fits, lacking, final := true, false, false
+	for i := range b.Ops {
+		op, r := &b.Ops[i], &b.Results[i]
+		*r = store.Result{}
+		c := sh.live(op.Key, now)
+		var view, lease int64
+		if c != nil {
+			view, lease = c.view, c.lease
+		}
+		// The global count as known here, our unspent lease aside.
+		r.Value = view - lease + op.N
+		if op.N <= lease {
+			continue
+		}
+		fits = false
+		if b.Peek {
+			continue
+		}
+		if c != nil && c.known && (c.exhaust || view-lease+op.N > op.Ceil) {
+			final = true
+		} else {
+			lacking = true
+		}
+	}
+	if b.Peek {
+		// A peek never asks the remote: it fits when the known global count
+		// leaves room.
+		fits = true
+		for i := range b.Ops {
+			if b.Results[i].Value > b.Ops[i].Ceil {
+				fits = false
+			}
+		}
+	}
+	if !fits && lacking && !final && fetch {
+		return needLease
+	}
+	if fits && !b.Peek {
+		for i := range b.Ops {
+			op := &b.Ops[i]
+			c := sh.live(op.Key, now)
+			if c == nil { // an op with N <= 0 on a cell never leased
+				c = sh.create(op.Key, 0)
+			}
+			c.expires = max(c.expires, now+int64(op.TTL))
+			c.ceil, c.period = op.Ceil, op.Period
+			c.used += op.N
+			c.idle = 0
+			c.lease -= op.N
+			sh.markDirty(c)
+		}
+	} else if !fits && !b.Peek {
+		for i := range b.Ops {
+			if c := sh.live(b.Ops[i].Key, now); c != nil {
+				c.ceil = b.Ops[i].Ceil
+				sh.markDirty(c)
+			}
+		}
+	}
+	finish(sh, b, fits)
+	return needNothing
+}
+
+// finish records the outcome: Values exclude N unless the batch applied.
+func finish(sh *shard, b *store.Batch, fits bool) {
+	b.Applied = fits
+	if !fits {
+		for i := range b.Ops {
+			if b.Ops[i].Kind == store.Add {
+				b.Results[i].Value -= b.Ops[i].N
+			}
+		}
+	}
+	sh.count(true, fits)
+}
+
+// fetch runs the remote call a decision needs — a first-sight read or a
+// lease request — or waits for the one already in flight for the caller.
+func (s *Store) fetch(ctx context.Context, sh *shard, b *store.Batch, n need) error {
+	caller := b.Ops[0].Key.Caller
+	s.callMu.Lock()
+	if c, ok := s.calls[caller]; ok {
+		s.callMu.Unlock()
+		select {
+		case <-c.done:
+			return c.err
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", store.ErrUnavailable, ctx.Err())
+		}
+	}
+	c := &call{done: make(chan struct{})}
+	s.calls[caller] = c
+	s.callMu.Unlock()
+
+	c.err = s.remoteCall(ctx, sh, b, n)
+
+	s.callMu.Lock()
+	delete(s.calls, caller)
+	s.callMu.Unlock()
+	close(c.done)
+	return c.err
+}
+
+func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n need) error {
+	now := b.Now
+	sb := &store.SyncBatch{Now: now}
+	idx := make([]int, 0, len(b.Ops))
+	sh.mu.Lock()
+	procs := s.procs.Load()
+	for i := range b.Ops {
+		op := &b.Ops[i]
+		c := sh.live(op.Key, now)
+		switch n {
+		case needRead:
+			if op.Kind == store.Add && op.Period >= s.longPeriod && c == nil {
+				sb.Items = append(sb.Items, store.SyncItem{Kind: store.SyncAdd, Key: op.Key, Floor: op.Floor})
+				idx = append(idx, i)
+			}
+		case needLease:
+			if c != nil && c.lease >= op.N {
+				continue
+			}
+			want := s.leaseSize(c, op.N, op.Ceil, procs)
+			sb.Items = append(sb.Items, store.SyncItem{Kind: store.SyncTake, Key: op.Key, N: want, Ceil: op.Ceil, TTL: op.TTL})
+			idx = append(idx, i)
+		}
+	}
+	sh.mu.Unlock()
+	if len(sb.Items) == 0 {
+		return nil
+	}
+	if n == needLease {
+		s.leaseRequests.Add(1)
+		sb.ID = s.nextID()
+		sb.IDTTL = s.idTTL()
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.remoteTimeout)
+	err := s.syncer.Sync(cctx, sb)
+	cancel()
+	s.commands.Add(int64(sb.Commands))
+	if err != nil {
+		s.down.Store(true)
+		if n == needRead {
+			// Fail-local: start from what is known here; the next flush
+			// learns the global value.
+			sh.mu.Lock()
+			for _, i := range idx {
+				op := &b.Ops[i]
+				if sh.live(op.Key, now) == nil {
+					c := sh.create(op.Key, now+int64(op.TTL))
+					sh.markDirty(c)
+				}
+			}
+			sh.mu.Unlock()
+		}
+		return err
+	}
+	s.down.Store(false)
+	sh.mu.Lock()
+	for j, i := range idx {
+		op, res := &b.Ops[i], sb.Results[j]
+		c := sh.live(op.Key, now)
+		if c == nil {
+			c = sh.create(op.Key, now+int64(op.TTL))
+		}
+		c.known = true
+		switch n {
+		case needRead:
+			c.synced = max(c.synced, res.Value)
+			c.view = max(c.view, res.Value+c.pend+c.fly)
+		case needLease:
+			c.view, c.synced = res.Value, res.Value
+			c.lease += res.Granted
+			c.ceil, c.period = op.Ceil, op.Period
+			c.exhaust = res.Granted < sb.Items[j].N && res.Value >= op.Ceil
+			if c.lease > 0 {
+				sh.markDirty(c)
+			}
+		}
+	}
+	sh.mu.Unlock()
+	return nil
+}
+
+// leaseSize is how much a strict cell asks for: about two sync intervals of
+// the traffic seen here, at least need, at most a fair share of what the
+// remote had left at the last answer.
+func (s *Store) leaseSize(c *cell, need, ceil, procs int64) int64 {
+	var view, lease, demand int64
+	if c != nil {
+		view, lease, demand = c.view, c.lease, max(c.used, c.last)
+	}
+	left := ceil - view
+	fair := left / procs
+	var want int64
+	if c == nil || !c.known {
+		want = ceil / (2 * procs) // first lease of a window: the traffic is unknown
+	} else {
+		want = 2*(demand+need) - lease
+	}
+	want = min(want, fair)
+	return max(want, need-lease, 1)
+}
+
+// Reset implements store.Store: the remote's cells first, then the local
+// ones, pending deltas and leases of those keys included.
+func (s *Store) Reset(ctx context.Context, keys ...store.Key) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if s.remote != nil {
+		s.commands.Add(1)
+		if err := s.remote.Reset(ctx, keys...); err != nil {
+			return fmt.Errorf("hybrid: reset: %w", err)
+		}
+	}
+	for _, k := range keys {
+		sh := s.shardOf(k.Caller)
+		sh.mu.Lock()
+		if c, ok := sh.lru.Peek(k); ok {
+			c.gone = true
+			c.pend, c.lease = 0, 0
+			sh.lru.Remove(k)
+		}
+		sh.mu.Unlock()
+	}
+	return nil
+}
+
+// Remote returns the remote store, or nil for a local-only store.
+func (s *Store) Remote() store.Store { return s.remote }
+
+// Len returns the number of cells held, expired ones not yet freed included.
+func (s *Store) Len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += sh.lru.Len()
+		sh.mu.Unlock()
+	}
+	return n
+}
