@@ -1,0 +1,358 @@
+// Command replay replays the incident that floodgate exists for, in
+// simulated time, through five ways of enforcing one per-tenant limit across
+// several processes, and prints what each costs in Redis commands and how
+// well it holds the limit.
+//
+// The workload: 203 requests/s over 100 tenants (Zipf s = 1.1, fixed seed),
+// a limit of 120/minute and 10,000/day per tenant, requests spread over
+// -procs processes that share one Redis. Every strategy is fed the identical
+// request sequence, with a simulated clock advanced per request:
+//
+//  1. naive: per request, INCR the tenant's minute and day keys, EXPIRE
+//     each when the INCR created it (2 to 4 commands per request);
+//  2. periodic sync: the hasty fix, reproduced with its bugs as a
+//     baseline: each process counts in memory, enforces the limit alone,
+//     and every 30 s pushes its whole local counts with INCRBY;
+//  3. floodgate's Redis store (store/redis): one script per decision;
+//  4. floodgate's hybrid store, relaxed, flushed every simulated second;
+//  5. floodgate's hybrid store, strict (quota leases), flushed likewise.
+//
+// Decisions are judged against an exact model of the limit. The Redis is an
+// embedded miniredis unless -redis or -cluster names a real one; then the
+// server's INFO commandstats delta is printed beside the client-side count.
+//
+// Usage:
+//
+//	go run ./benchmarks/replay [-procs 3] [-hours 3] [-redis host:port | -cluster a,b,c] [-svg out.svg]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "replay:", strings.TrimPrefix(err.Error(), "replay: "))
+		os.Exit(1)
+	}
+}
+
+// Config is everything a replay run takes from its flags.
+type Config struct {
+	Workload Workload
+	Policy   Policy
+	Price    float64
+	Redis    string
+	Cluster  string
+	SVG      string
+	Interval time.Duration
+	Only     string
+	Markdown bool
+	Progress bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (Config, error) {
+	c := Config{Workload: incidentWorkload(), Policy: incidentPolicy()}
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	hours := fs.Float64("hours", c.Workload.Duration.Hours(), "simulated `hours` to replay")
+	fs.IntVar(&c.Workload.Procs, "procs", c.Workload.Procs, "number of processes sharing the limit")
+	fs.IntVar(&c.Workload.Tenants, "tenants", c.Workload.Tenants, "number of tenants")
+	fs.Float64Var(&c.Workload.Rate, "rate", c.Workload.Rate, "requests per simulated second")
+	fs.Float64Var(&c.Workload.ZipfS, "zipf", c.Workload.ZipfS, "Zipf exponent of tenant popularity (> 1)")
+	fs.Uint64Var(&c.Workload.Seed, "seed", c.Workload.Seed, "random seed of the workload")
+	fs.Int64Var(&c.Policy.PerMinute, "per-minute", c.Policy.PerMinute, "limit per tenant per minute")
+	fs.Int64Var(&c.Policy.PerDay, "per-day", c.Policy.PerDay, "limit per tenant per day")
+	fs.Float64Var(&c.Price, "price", 0.20, "price in dollars per 10,000 Redis commands")
+	fs.StringVar(&c.Redis, "redis", "", "real Redis `host:port` (default: embedded miniredis)")
+	fs.StringVar(&c.Cluster, "cluster", "", "real Redis Cluster seed `addrs`, comma-separated")
+	fs.StringVar(&c.SVG, "svg", "", "write a chart of commands per simulated minute to this `file`")
+	fs.DurationVar(&c.Interval, "interval", time.Second, "hybrid store flush interval, in simulated time")
+	fs.StringVar(&c.Only, "only", "", "comma-separated strategies to run (default all): "+strings.Join(specKeys(), ","))
+	fs.BoolVar(&c.Markdown, "markdown", false, "print the tables as Markdown")
+	fs.BoolVar(&c.Progress, "progress", true, "show a progress line on stderr")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if !(*hours > 0) {
+		return c, fmt.Errorf("-hours %v must be positive", *hours)
+	}
+	c.Workload.Duration = time.Duration(*hours * float64(time.Hour))
+	if err := c.Workload.Validate(); err != nil {
+		return c, err
+	}
+	if c.Policy.PerMinute <= 0 || c.Policy.PerDay <= 0 {
+		return c, errors.New("limits must be positive")
+	}
+	if c.Interval <= 0 {
+		return c, fmt.Errorf("-interval %v must be positive", c.Interval)
+	}
+	if c.Redis != "" && c.Cluster != "" {
+		return c, errors.New("give -redis or -cluster, not both")
+	}
+	return c, nil
+}
+
+func specKeys() []string {
+	var keys []string
+	for _, s := range allSpecs() {
+		keys = append(keys, s.Key)
+	}
+	return keys
+}
+
+// allSpecs lists the strategies in table order.
+func allSpecs() []StrategySpec {
+	specs := []StrategySpec{
+		{Key: "naive", Name: "naive INCR+EXPIRE per request", Build: newNaive},
+		{Key: "periodic", Name: "periodic full-count sync, 30 s (baseline)", Build: newPeriodic},
+	}
+	return append(specs, floodgateSpecs()...)
+}
+
+func selectSpecs(only string) ([]StrategySpec, error) {
+	all := allSpecs()
+	if only == "" {
+		return all, nil
+	}
+	var out []StrategySpec
+	for _, k := range strings.Split(only, ",") {
+		k = strings.TrimSpace(k)
+		found := false
+		for _, s := range all {
+			if s.Key == k {
+				out, found = append(out, s), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown strategy %q (have %s)", k, strings.Join(specKeys(), ","))
+		}
+	}
+	return out, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	specs, err := selectSpecs(cfg.Only)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	opts := Options{Workload: cfg.Workload, Policy: cfg.Policy, Interval: cfg.Interval, Specs: specs}
+	if cfg.Redis != "" || cfg.Cluster != "" {
+		addrs, cluster := []string{cfg.Redis}, false
+		if cfg.Cluster != "" {
+			addrs, cluster = strings.Split(cfg.Cluster, ","), true
+		}
+		srv, err := newRemote(ctx, addrs, cluster)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		opts.Shared = srv
+	}
+	if cfg.Progress {
+		opts.OnProgress = progressLine(stderr, cfg.Workload.Expected())
+	}
+	start := time.Now()
+	results, err := Replay(ctx, opts)
+	if cfg.Progress {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	if err != nil {
+		return err
+	}
+	return report(stdout, cfg, results, opts, time.Since(start))
+}
+
+// progressLine returns a progress printer that overwrites one line.
+func progressLine(w io.Writer, expected int64) func(names []string, done []int64, elapsed time.Duration) {
+	return func(names []string, done []int64, elapsed time.Duration) {
+		var b strings.Builder
+		b.WriteString("\r\033[Kreplay")
+		for i, n := range names {
+			pct := 100 * float64(done[i]) / float64(max(expected, 1))
+			fmt.Fprintf(&b, "  %s %3.0f%%", n, min(pct, 100))
+		}
+		fmt.Fprintf(&b, "  (%.0f s)", elapsed.Seconds())
+		fmt.Fprint(w, b.String())
+	}
+}
+
+// Options is one replay: the workload, the strategies, and where their
+// Redis is.
+type Options struct {
+	Workload Workload
+	Policy   Policy
+	Interval time.Duration
+	Specs    []StrategySpec
+	// Shared is a real server the strategies take turns on; nil gives each
+	// strategy its own embedded miniredis, and runs them side by side.
+	Shared Server
+	// OnProgress, if set, is called a few times a second.
+	OnProgress func(names []string, done []int64, elapsed time.Duration)
+}
+
+// Replay runs every strategy of o over the same workload and returns their
+// results in the order of o.Specs.
+func Replay(ctx context.Context, o Options) ([]*Result, error) {
+	runID := fmt.Sprintf("fg-replay:%d:%d", os.Getpid(), time.Now().UnixNano())
+	results := make([]*Result, len(o.Specs))
+	progs := make([]*Progress, len(o.Specs))
+	names := make([]string, len(o.Specs))
+	for i, s := range o.Specs {
+		progs[i], names[i] = new(Progress), s.Key
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	if o.OnProgress != nil {
+		start := time.Now()
+		wg.Go(func() {
+			t := time.NewTicker(250 * time.Millisecond)
+			defer t.Stop()
+			counts := make([]int64, len(progs))
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					for i, p := range progs {
+						counts[i] = p.done.Load()
+					}
+					o.OnProgress(names, counts, time.Since(start))
+				}
+			}
+		})
+	}
+	defer func() {
+		close(done)
+		wg.Wait()
+	}()
+
+	one := func(i int, srv Server) error {
+		prefix := runID + ":" + o.Specs[i].Key
+		r, err := Run(ctx, o.Workload, o.Policy, o.Specs[i], srv, prefix, o.Interval, progs[i])
+		if err != nil {
+			return err
+		}
+		results[i] = r
+		if rs, ok := srv.(*remote); ok {
+			if err := rs.deletePrefix(ctx, prefix); err != nil {
+				return fmt.Errorf("cleaning up %s*: %w", prefix, err)
+			}
+		}
+		return nil
+	}
+	if o.Shared != nil {
+		// INFO commandstats is global: one strategy at a time.
+		for i := range o.Specs {
+			if err := one(i, o.Shared); err != nil {
+				return nil, err
+			}
+		}
+		return results, nil
+	}
+	errs := make([]error, len(o.Specs))
+	var runs sync.WaitGroup
+	for i := range o.Specs {
+		runs.Go(func() {
+			srv, err := newEmbedded()
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer srv.Close()
+			errs[i] = one(i, srv)
+		})
+	}
+	runs.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func report(w io.Writer, cfg Config, results []*Result, o Options, wall time.Duration) error {
+	wl := cfg.Workload
+	server := "embedded miniredis v2.40.0 (one per strategy)"
+	if o.Shared != nil {
+		server = o.Shared.Describe()
+	}
+	fmt.Fprintf(w, "Incident replay: %.0f requests/s over %d tenants (Zipf s=%.2f, seed %d), %d/minute + %d/day per tenant,\n",
+		wl.Rate, wl.Tenants, wl.ZipfS, wl.Seed, cfg.Policy.PerMinute, cfg.Policy.PerDay)
+	fmt.Fprintf(w, "%d processes, %v simulated (%s requests), hybrid flush every %v; Redis: %s; replayed in %.1f s.\n\n",
+		wl.Procs, wl.Duration, groupInt(results[0].Requests), cfg.Interval, server, wall.Seconds())
+	write := func(t *Table) error {
+		if cfg.Markdown {
+			return t.WriteMarkdown(w)
+		}
+		return t.WriteText(w)
+	}
+	if err := write(SummaryTable(results, cfg.Price)); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nAccuracy against the exact model (admitted counts per tenant-minute and tenant-day across all processes):")
+	if err := write(AccuracyTable(results)); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nRedis commands, client-sent (go-redis hook) against server-executed ("+serverCountSource(o)+"):")
+	if err := write(CountTable(results)); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	for _, r := range results {
+		if r.Extra != "" {
+			fmt.Fprintf(w, "- %s: %s.\n", r.Spec.Name, r.Extra)
+		}
+		if r.Spec.Note != "" {
+			fmt.Fprintf(w, "- %s: %s.\n", r.Spec.Name, r.Spec.Note)
+		}
+	}
+	fmt.Fprintln(w, "- Decision latency is the wall-clock time of each decision call in this process, background syncs excluded.")
+	if o.Shared == nil {
+		fmt.Fprintln(w, "- On the embedded miniredis, latencies measure an in-process emulator with no network; run with -redis for real ones.")
+	}
+	if cfg.SVG != "" {
+		f, err := os.Create(cfg.SVG)
+		if err != nil {
+			return err
+		}
+		title := fmt.Sprintf("Redis commands per simulated minute: %.0f req/s, %d tenants, %d processes", wl.Rate, wl.Tenants, wl.Procs)
+		if err := WriteSVG(f, results, title); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "- Chart written to %s.\n", cfg.SVG)
+	}
+	return nil
+}
+
+func serverCountSource(o Options) string {
+	if o.Shared == nil {
+		return "miniredis command hook"
+	}
+	return "INFO commandstats delta"
+}

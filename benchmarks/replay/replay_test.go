@@ -1,0 +1,325 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// smallWorkload is the incident's traffic over a few simulated minutes.
+func smallWorkload(minutes int) Workload {
+	w := incidentWorkload()
+	w.Duration = time.Duration(minutes) * time.Minute
+	return w
+}
+
+func TestGeneratorDeterministicAndShaped(t *testing.T) {
+	w := smallWorkload(10)
+	a, b := NewGenerator(w), NewGenerator(w)
+	perTenant := make([]int, w.Tenants)
+	perProc := make([]int, w.Procs)
+	var n int
+	var last time.Duration
+	for {
+		ra, oka := a.Next()
+		rb, okb := b.Next()
+		if ra != rb || oka != okb {
+			t.Fatalf("request %d: generators with one seed differ: %+v/%v vs %+v/%v", n, ra, oka, rb, okb)
+		}
+		if !oka {
+			break
+		}
+		if ra.At < last || ra.At >= w.Duration {
+			t.Fatalf("request %d at %v: not in time order within [0, %v) after %v", n, ra.At, w.Duration, last)
+		}
+		last = ra.At
+		perTenant[ra.Tenant]++
+		perProc[ra.Proc]++
+		n++
+	}
+	want := w.Expected()
+	if diff := float64(int64(n)-want) / float64(want); diff < -0.02 || diff > 0.02 {
+		t.Errorf("%d requests in %v; want %d ± 2 %%", n, w.Duration, want)
+	}
+	// Zipf s = 1.1 over 100 tenants: the busiest tenant gets about a fifth
+	// of the traffic, and popularity falls with rank.
+	if share := float64(perTenant[0]) / float64(n); share < 0.15 || share > 0.30 {
+		t.Errorf("busiest tenant has %.3f of the requests; want about 0.2", share)
+	}
+	if !(perTenant[0] > perTenant[1] && perTenant[1] > perTenant[9] && perTenant[9] > perTenant[99]) {
+		t.Errorf("tenant popularity not decreasing: %d, %d, %d, %d", perTenant[0], perTenant[1], perTenant[9], perTenant[99])
+	}
+	for p, c := range perProc {
+		if c < n/w.Procs*9/10 {
+			t.Errorf("process %d got %d of %d requests; want about a third", p, c, n)
+		}
+	}
+	w2 := w
+	w2.Seed++
+	if r1, _ := NewGenerator(w).Next(); func() bool { r2, _ := NewGenerator(w2).Next(); return r1 == r2 }() {
+		t.Errorf("different seeds gave the same first request %+v", r1)
+	}
+}
+
+func TestWorkloadValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Workload)
+	}{
+		{"rate", func(w *Workload) { w.Rate = 0 }},
+		{"tenants", func(w *Workload) { w.Tenants = 0 }},
+		{"zipf", func(w *Workload) { w.ZipfS = 1 }},
+		{"procs", func(w *Workload) { w.Procs = 0 }},
+		{"duration", func(w *Workload) { w.Duration = 0 }},
+	} {
+		w := incidentWorkload()
+		tc.edit(&w)
+		if err := w.Validate(); err == nil {
+			t.Errorf("%s: Validate() = nil; want an error", tc.name)
+		}
+	}
+	if err := incidentWorkload().Validate(); err != nil {
+		t.Errorf("incident workload: Validate() = %v", err)
+	}
+}
+
+func TestExactModel(t *testing.T) {
+	p := Policy{PerMinute: 2, PerDay: 3}
+	at := func(d time.Duration) time.Time { return replayStart.Add(d) }
+	steps := []struct {
+		tenant  int
+		at      time.Duration
+		allowed bool
+		over    int64
+		wrong   int64
+	}{
+		{0, 0, true, 0, 0},
+		{0, time.Second, true, 0, 0},
+		{0, 2 * time.Second, true, 1, 0},            // third in the minute: over
+		{0, 3 * time.Second, false, 1, 0},           // denied with no room: right
+		{1, 3 * time.Second, false, 1, 1},           // other tenant, room: wrong
+		{0, time.Minute, false, 1, 1},               // new minute, but the day is spent (3 admitted)
+		{1, time.Minute, true, 1, 1},                // tenant 1 untouched by tenant 0
+		{0, 24 * time.Hour, false, 1, 2},            // new day and minute: room, denied
+		{0, 24*time.Hour + time.Second, true, 1, 2}, // admitted
+	}
+	e := NewExact(p, 2, replayStart)
+	for i, s := range steps {
+		e.Record(s.tenant, at(s.at), s.allowed)
+		if e.OverLimit != s.over || e.WronglyDenied != s.wrong {
+			t.Fatalf("step %d: over, wrongly denied = %d, %d; want %d, %d", i, e.OverLimit, e.WronglyDenied, s.over, s.wrong)
+		}
+	}
+	if e.Admitted != 5 || e.Denied != 4 || e.MaxMinute != 3 {
+		t.Errorf("admitted, denied, max per minute = %d, %d, %d; want 5, 4, 3", e.Admitted, e.Denied, e.MaxMinute)
+	}
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h Histogram
+	if got := h.Quantile(0.5); got != 0 {
+		t.Errorf("empty Quantile(0.5) = %v; want 0", got)
+	}
+	for i := 1; i <= 1000; i++ {
+		h.Add(time.Duration(i) * time.Microsecond)
+	}
+	for _, tc := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 500 * time.Microsecond}, {0.99, 990 * time.Microsecond}, {1, time.Millisecond}, {0, time.Microsecond}} {
+		got := h.Quantile(tc.q)
+		if got > tc.want || float64(got) < float64(tc.want)*0.985 {
+			t.Errorf("Quantile(%v) = %v; want within 1.5 %% below %v", tc.q, got, tc.want)
+		}
+	}
+	for ns := int64(0); ns < 1<<20; ns = ns*5/4 + 1 {
+		if b := bucketOf(ns); bucketLow(b) > ns || (b+1 < 64*64 && bucketLow(b+1) <= ns) {
+			t.Fatalf("bucketOf(%d) = %d covering [%d, %d)", ns, b, bucketLow(b), bucketLow(b+1))
+		}
+	}
+}
+
+func TestParseCommandStats(t *testing.T) {
+	info := "# Commandstats\r\n" +
+		"cmdstat_incr:calls=12,usec=30,usec_per_call=2.50,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_client|setinfo:calls=2,usec=3,usec_per_call=1.50,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_EVALSHA:calls=7,usec=70,usec_per_call=10.00\r\n"
+	got, err := parseCommandStats(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"incr": 12, "client|setinfo": 2, "evalsha": 7}
+	if len(got) != len(want) {
+		t.Fatalf("parseCommandStats = %v; want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("parseCommandStats[%q] = %d; want %d", k, got[k], v)
+		}
+	}
+	if _, err := parseCommandStats("cmdstat_get:calls=x,usec=1\r\n"); err == nil {
+		t.Error("parseCommandStats(bad calls) = nil error; want one")
+	}
+	d := statsDelta(map[string]int64{"incr": 2, "info": 1}, map[string]int64{"incr": 5, "info": 9, "get": 1})
+	if len(d) != 2 || d["incr"] != 3 || d["get"] != 1 {
+		t.Errorf("statsDelta = %v; want incr 3, get 1, no info", d)
+	}
+}
+
+// replaySmall runs the given strategies over a few simulated minutes on
+// embedded miniredis.
+func replaySmall(t *testing.T, minutes int, keys ...string) map[string]*Result {
+	t.Helper()
+	specs, err := selectSpecs(strings.Join(keys, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := Replay(context.Background(), Options{
+		Workload: smallWorkload(minutes), Policy: incidentPolicy(), Interval: time.Second, Specs: specs,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*Result{}
+	for _, r := range results {
+		out[r.Spec.Key] = r
+		if r.Requests == 0 || r.Exact.Admitted+r.Exact.Denied != r.Requests {
+			t.Errorf("%s: %d requests, %d admitted + %d denied", r.Spec.Key, r.Requests, r.Exact.Admitted, r.Exact.Denied)
+		}
+		if len(r.PerMinute) != minutes {
+			t.Errorf("%s: %d minutes in the chart series; want %d", r.Spec.Key, len(r.PerMinute), minutes)
+		}
+		// The client-side count and the server's agree on what was sent.
+		if s := r.ServerSent(); s != r.Commands {
+			t.Errorf("%s: server executed %d of the commands sent, hook counted %d", r.Spec.Key, s, r.Commands)
+		}
+	}
+	return out
+}
+
+func TestReplayBaselines(t *testing.T) {
+	res := replaySmall(t, 5, "naive", "periodic")
+	all := []*Result{res["naive"], res["periodic"]}
+
+	n := res["naive"]
+	if c := n.CommandsPerRequest(); c < 2 || c > 4 {
+		t.Errorf("naive: %.3f commands/request; want 2 to 4", c)
+	}
+	if n.Commands != n.RoundTrips {
+		t.Errorf("naive: %d commands in %d round trips; want one each", n.Commands, n.RoundTrips)
+	}
+	if n.Exact.OverLimit != 0 {
+		t.Errorf("naive: %d over the limit; want 0 (INCR is atomic)", n.Exact.OverLimit)
+	}
+	// Denied requests are charged to the day counter too, so the busiest
+	// tenants are denied for the day long before they reach it.
+	if n.Exact.WronglyDenied == 0 {
+		t.Error("naive: no request wrongly denied; want the day counter's charging of denied requests to show")
+	}
+
+	p := res["periodic"]
+	if p.Exact.OverLimit == 0 || p.Exact.MaxMinute <= 120 {
+		t.Errorf("periodic: over the limit %d, most in a tenant-minute %d; want over-admission (each process enforces alone)",
+			p.Exact.OverLimit, p.Exact.MaxMinute)
+	}
+	if p.Exact.MaxMinute > 3*120 {
+		t.Errorf("periodic: %d admitted in a tenant-minute; three processes admit at most 360", p.Exact.MaxMinute)
+	}
+	if c := p.CommandsPerRequest(); c >= n.CommandsPerRequest()/10 {
+		t.Errorf("periodic: %.4f commands/request; want far fewer than naive's %.2f", c, n.CommandsPerRequest())
+	}
+	if !strings.Contains(p.Extra, "×") {
+		t.Errorf("periodic: remark %q lacks the double-count ratio", p.Extra)
+	}
+
+	var text, md, svg bytes.Buffer
+	if err := SummaryTable(all, 0.2).WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"commands/hour", "naive INCR+EXPIRE", "periodic full-count sync", "$"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("summary table lacks %q:\n%s", want, text.String())
+		}
+	}
+	if err := CountTable(all).WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(md.String(), "\n"); lines != 4 {
+		t.Errorf("markdown count table has %d lines; want 4:\n%s", lines, md.String())
+	}
+	if err := WriteSVG(&svg, all, "test <chart>"); err != nil {
+		t.Fatal(err)
+	}
+	checkSVG(t, svg.Bytes(), len(all))
+}
+
+// checkSVG fails unless b is well-formed XML with one polyline per series.
+func checkSVG(t *testing.T, b []byte, series int) {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	lines := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			lines++
+		}
+	}
+	if lines != series {
+		t.Errorf("SVG has %d polylines; want %d", lines, series)
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{groupInt(0), "0"},
+		{groupInt(999), "999"},
+		{groupInt(1000), "1,000"},
+		{groupInt(-1234567), "-1,234,567"},
+		{groupFloat(1234.567), "1,234.57"},
+		{groupFloat(0.999), "1.00"},
+		{fmtDuration(250), "250 ns"},
+		{fmtDuration(1500 * time.Nanosecond), "1.5 µs"},
+		{fmtRatio(0.0148), "0.0148"},
+		{fmtRatio(2.014), "2.01"},
+		{fmtPercent(1000, 1005), "0.50 %"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q; want %q", tc.got, tc.want)
+		}
+	}
+}
+
+func TestRunFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-hours", "0"},
+		{"-procs", "0"},
+		{"-only", "nosuch"},
+		{"-redis", "a:1", "-cluster", "b:2"},
+		{"extra"},
+	} {
+		var out, errOut bytes.Buffer
+		if err := run(args, &out, &errOut); err == nil {
+			t.Errorf("run(%q) = nil; want an error", args)
+		}
+	}
+	var out, errOut bytes.Buffer
+	err := run([]string{"-hours", "0.02", "-tenants", "10", "-only", "naive,periodic", "-progress=false", "-markdown"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	for _, want := range []string{"| strategy |", "naive INCR+EXPIRE", "10 tenants"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
