@@ -34,7 +34,7 @@ func (a *Fixed) Limits() []limiter.Limit { return a.limits }
 func (*Fixed) Check(limits []limiter.Limit) error { return windowed("fixed window", limits) }
 
 // Plan implements limiter.Algorithm.
-func (*Fixed) Plan(b *store.Batch, r limiter.Request) {
+func (*Fixed) Plan(b *store.Batch, r *limiter.Request) {
 	for i, l := range r.Limits {
 		idx, start := windowOf(r.Now, l.Period)
 		b.Ops = append(b.Ops, store.Op{
@@ -49,7 +49,7 @@ func (*Fixed) Plan(b *store.Batch, r limiter.Request) {
 }
 
 // Decide implements limiter.Algorithm.
-func (*Fixed) Decide(b *store.Batch, r limiter.Request) limiter.Result {
+func (*Fixed) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
 	var res limiter.Result
 	res.Allowed = b.Applied
 	res.Remaining = -1
@@ -73,7 +73,7 @@ func (*Fixed) Decide(b *store.Batch, r limiter.Request) limiter.Result {
 }
 
 // Keys implements limiter.Algorithm.
-func (*Fixed) Keys(dst []store.Key, r limiter.Request) []store.Key {
+func (*Fixed) Keys(dst []store.Key, r *limiter.Request) []store.Key {
 	for i, l := range r.Limits {
 		idx, _ := windowOf(r.Now, l.Period)
 		dst = append(dst, store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: idx})

@@ -63,7 +63,7 @@ func slidingAt(now int64, period time.Duration) slidingWindow {
 }
 
 // Plan implements limiter.Algorithm.
-func (*Sliding) Plan(b *store.Batch, r limiter.Request) {
+func (*Sliding) Plan(b *store.Batch, r *limiter.Request) {
 	for i, l := range r.Limits {
 		g := slidingAt(r.Now, l.Period)
 		key := store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: g.idx}
@@ -84,7 +84,7 @@ func (*Sliding) Plan(b *store.Batch, r limiter.Request) {
 }
 
 // Decide implements limiter.Algorithm.
-func (*Sliding) Decide(b *store.Batch, r limiter.Request) limiter.Result {
+func (*Sliding) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
 	var res limiter.Result
 	res.Allowed = b.Applied
 	res.Remaining = -1
@@ -134,7 +134,7 @@ func slidingRetry(limit, n, cur, prev, elapsed, p int64) time.Duration {
 }
 
 // Keys implements limiter.Algorithm.
-func (*Sliding) Keys(dst []store.Key, r limiter.Request) []store.Key {
+func (*Sliding) Keys(dst []store.Key, r *limiter.Request) []store.Key {
 	for i, l := range r.Limits {
 		g := slidingAt(r.Now, l.Period)
 		key := store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: g.idx}

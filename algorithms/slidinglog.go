@@ -38,7 +38,7 @@ func (*Log) Check(limits []limiter.Limit) error {
 }
 
 // Plan implements limiter.Algorithm.
-func (*Log) Plan(b *store.Batch, r limiter.Request) {
+func (*Log) Plan(b *store.Batch, r *limiter.Request) {
 	l := r.Limits[0]
 	b.Ops = append(b.Ops, store.Op{
 		Kind:   store.Log,
@@ -51,7 +51,7 @@ func (*Log) Plan(b *store.Batch, r limiter.Request) {
 }
 
 // Decide implements limiter.Algorithm.
-func (*Log) Decide(b *store.Batch, r limiter.Request) limiter.Result {
+func (*Log) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
 	l := r.Limits[0]
 	out := b.Results[0]
 	res := limiter.Result{
@@ -69,6 +69,6 @@ func (*Log) Decide(b *store.Batch, r limiter.Request) limiter.Result {
 }
 
 // Keys implements limiter.Algorithm.
-func (*Log) Keys(dst []store.Key, r limiter.Request) []store.Key {
+func (*Log) Keys(dst []store.Key, r *limiter.Request) []store.Key {
 	return append(dst, store.Key{Namespace: r.Namespaces[0], Caller: r.Caller})
 }

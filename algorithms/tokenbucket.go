@@ -54,7 +54,7 @@ func bucketGeometry(l limiter.Limit) (interval, span int64) {
 }
 
 // Plan implements limiter.Algorithm.
-func (*Bucket) Plan(b *store.Batch, r limiter.Request) {
+func (*Bucket) Plan(b *store.Batch, r *limiter.Request) {
 	l := r.Limits[0]
 	t, span := bucketGeometry(l)
 	b.Ops = append(b.Ops, store.Op{
@@ -69,7 +69,7 @@ func (*Bucket) Plan(b *store.Batch, r limiter.Request) {
 }
 
 // Decide implements limiter.Algorithm.
-func (*Bucket) Decide(b *store.Batch, r limiter.Request) limiter.Result {
+func (*Bucket) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
 	l := r.Limits[0]
 	t, span := bucketGeometry(l)
 	tat := b.Results[0].Value // after the request when applied
@@ -86,6 +86,6 @@ func (*Bucket) Decide(b *store.Batch, r limiter.Request) limiter.Result {
 }
 
 // Keys implements limiter.Algorithm.
-func (*Bucket) Keys(dst []store.Key, r limiter.Request) []store.Key {
+func (*Bucket) Keys(dst []store.Key, r *limiter.Request) []store.Key {
 	return append(dst, store.Key{Namespace: r.Namespaces[0], Caller: r.Caller})
 }

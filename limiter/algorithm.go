@@ -21,14 +21,14 @@ type Algorithm interface {
 
 	// Plan appends to b.Ops the operations that decide r. It is called with
 	// r.N between 1 and the capacity of every limit.
-	Plan(b *store.Batch, r Request)
+	Plan(b *store.Batch, r *Request)
 
 	// Decide builds the Result of r from b after the store ran it.
-	Decide(b *store.Batch, r Request) Result
+	Decide(b *store.Batch, r *Request) Result
 
 	// Keys appends the store keys that hold r.Caller's state at r.Now, for
 	// resetting them.
-	Keys(dst []store.Key, r Request) []store.Key
+	Keys(dst []store.Key, r *Request) []store.Key
 }
 
 // Request is one decision as an [Algorithm] sees it.

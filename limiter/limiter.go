@@ -21,7 +21,8 @@ type Limiter struct {
 	alg       Algorithm
 	store     store.Store
 	ownsStore bool
-	now       func() time.Time
+	now       func() time.Time // nil: the monotonic default clock
+	clockBase time.Time        // the default clock's origin
 	limitFunc LimitFunc
 
 	limits     []Limit  // static limits
@@ -38,6 +39,7 @@ type scratch struct {
 	ops   [store.MaxOps]store.Op
 	res   [store.MaxOps]store.Result
 	ns    [store.MaxOps]string
+	req   Request
 }
 
 // New returns a limiter enforcing alg's limits (or those of WithLimitFunc).
@@ -47,7 +49,7 @@ func New(alg Algorithm, opts ...Option) (*Limiter, error) {
 	if alg == nil {
 		return nil, fmt.Errorf("%w: nil algorithm", ErrInvalidOption)
 	}
-	c := config{now: time.Now}
+	var c config
 	for _, o := range opts {
 		o(&c)
 	}
@@ -55,6 +57,9 @@ func New(alg Algorithm, opts ...Option) (*Limiter, error) {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidOption, c.bad)
 	}
 	l := &Limiter{alg: alg, now: c.now, limitFunc: c.limitFunc, store: c.store}
+	if l.now == nil {
+		l.clockBase = time.Now()
+	}
 	l.nsPrefix = alg.Name() + ":"
 	if c.prefix != "" {
 		l.nsPrefix = store.Escape(c.prefix) + ":" + l.nsPrefix
@@ -188,8 +193,8 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool) (R
 		return Result{}, err
 	}
 	b := &s.batch
-	b.Reset()
-	b.Now, b.Peek = r.Now, peek
+	b.Ops, b.Results = b.Ops[:0], b.Results[:0]
+	b.Now, b.Peek, b.Applied = r.Now, peek, false
 	l.alg.Plan(b, r)
 	if err := l.store.Do(ctx, b); err != nil {
 		l.pool.Put(s)
@@ -200,17 +205,18 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool) (R
 	return res, nil
 }
 
-// request resolves the limits and namespaces of one decision into s.
-func (l *Limiter) request(ctx context.Context, s *scratch, key string, n int64) (Request, error) {
-	r := Request{Caller: key, N: n, Limits: l.limits, Namespaces: l.namespaces}
+// request resolves the limits and namespaces of one decision into s.req.
+func (l *Limiter) request(ctx context.Context, s *scratch, key string, n int64) (*Request, error) {
+	r := &s.req
+	r.Caller, r.N, r.Limits, r.Namespaces = key, n, l.limits, l.namespaces
 	if l.limitFunc != nil {
 		limits, err := l.limitFunc(ctx, key)
 		if err != nil {
-			return Request{}, fmt.Errorf("limiter: limit function for %q: %w", key, err)
+			return nil, fmt.Errorf("limiter: limit function for %q: %w", key, err)
 		}
 		if len(limits) > 0 {
 			if err := checkLimits(l.alg, limits); err != nil {
-				return Request{}, err
+				return nil, err
 			}
 			for i, lim := range limits {
 				s.ns[i] = l.namespace(lim.Period)
@@ -218,16 +224,26 @@ func (l *Limiter) request(ctx context.Context, s *scratch, key string, n int64) 
 			r.Limits, r.Namespaces = limits, s.ns[:len(limits)]
 		}
 		if len(r.Limits) == 0 {
-			return Request{}, fmt.Errorf("%w: no limits for key %q", ErrInvalidLimit, key)
+			return nil, fmt.Errorf("%w: no limits for key %q", ErrInvalidLimit, key)
 		}
 	}
 	for _, lim := range r.Limits {
 		if c := lim.Capacity(); n > c {
-			return Request{}, fmt.Errorf("%w: n = %d exceeds the %v limit's capacity %d", ErrInvalidN, n, lim, c)
+			return nil, fmt.Errorf("%w: n = %d exceeds the %v limit's capacity %d", ErrInvalidN, n, lim, c)
 		}
 	}
-	r.Now = l.now().UnixNano()
+	r.Now = l.nowNano()
 	return r, nil
+}
+
+// nowNano returns the current instant in Unix ns. The default clock reads
+// the monotonic clock once, from a wall-clock origin taken at New: it never
+// goes backwards and costs one clock read instead of time.Now's two.
+func (l *Limiter) nowNano() int64 {
+	if l.now != nil {
+		return l.now().UnixNano()
+	}
+	return l.clockBase.UnixNano() + int64(time.Since(l.clockBase))
 }
 
 // namespace returns the store namespace for state of the given period,

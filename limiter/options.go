@@ -37,7 +37,9 @@ func WithStore(s store.Store) Option {
 }
 
 // WithClock sets the source of time; tests pass a fake clock. It is the only
-// place time enters floodgate. The default is time.Now.
+// place time enters floodgate. The default is the wall clock read at New
+// advanced by the monotonic clock: it never goes backwards, and it does not
+// follow steps of the system clock made after New.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now == nil {

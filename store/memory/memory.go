@@ -39,7 +39,6 @@ type Store struct {
 	seed    maphash.Seed
 	maxKeys int
 
-	lastNow atomic.Int64 // latest batch instant seen, for the sweeper
 	closed  atomic.Bool
 
 	closeOnce sync.Once
@@ -48,9 +47,10 @@ type Store struct {
 }
 
 type shard struct {
-	mu  sync.Mutex
-	lru *simplelru.LRU[store.Key, *cell]
-	_   [40]byte // keep shards on separate cache lines
+	mu      sync.Mutex
+	lru     *simplelru.LRU[store.Key, *cell]
+	lastNow int64    // latest batch instant seen, for Sweep
+	_       [32]byte // keep shards on separate cache lines
 }
 
 // cell is the state behind one key: a counter, or a log when log != nil.
@@ -137,25 +137,24 @@ func (s *Store) Do(_ context.Context, b *store.Batch) error {
 	if err := b.Validate(); err != nil {
 		return err
 	}
-	if b.Now > s.lastNow.Load() {
-		s.lastNow.Store(b.Now)
-	}
 	if cap(b.Results) < len(b.Ops) {
 		b.Results = make([]store.Result, len(b.Ops))
 	}
 	b.Results = b.Results[:len(b.Ops)]
 
 	sh := s.shardOf(b.Ops[0].Key.Caller)
-	sh.mu.Lock()
+	var cells [store.MaxOps]*cell // each op's cell, looked up once
 	fits := true
+	sh.mu.Lock()
+	sh.lastNow = max(sh.lastNow, b.Now)
 	for i := range b.Ops {
-		if !sh.eval(&b.Ops[i], b.Now, &b.Results[i]) {
-			fits = false
-		}
+		c, ok := sh.eval(&b.Ops[i], b.Now, &b.Results[i])
+		cells[i] = c
+		fits = fits && ok
 	}
 	if fits && !b.Peek {
 		for i := range b.Ops {
-			sh.apply(&b.Ops[i], b.Now, &b.Results[i])
+			sh.apply(&b.Ops[i], cells[i], b.Now, &b.Results[i])
 		}
 	}
 	sh.mu.Unlock()
@@ -164,7 +163,7 @@ func (s *Store) Do(_ context.Context, b *store.Batch) error {
 		// Values exclude N unless the batch was applied.
 		for i := range b.Ops {
 			if b.Ops[i].Kind == store.Add {
-				b.Results[i].Value = b.Results[i].Value - b.Ops[i].N
+				b.Results[i].Value -= b.Ops[i].N
 			}
 		}
 	}
@@ -184,14 +183,15 @@ func (sh *shard) live(key store.Key, now int64) *cell {
 	return c
 }
 
-// eval fills r as if op were applied and reports whether it fits. For Add,
-// r.Value is the would-be value (Do subtracts N again when the batch fails).
-func (sh *shard) eval(op *store.Op, now int64, r *store.Result) bool {
+// eval fills r as if op were applied and reports whether it fits, with the
+// op's live cell (nil when absent). For Add, r.Value is the would-be value;
+// Do subtracts N again when the batch does not fit.
+func (sh *shard) eval(op *store.Op, now int64, r *store.Result) (*cell, bool) {
 	*r = store.Result{}
-	switch op.Kind {
-	case store.Add:
+	c := sh.live(op.Key, now)
+	if op.Kind == store.Add {
 		var v int64
-		if c := sh.live(op.Key, now); c != nil {
+		if c != nil {
 			v = c.value
 		}
 		base := max(v, op.Floor)
@@ -203,70 +203,59 @@ func (sh *shard) eval(op *store.Op, now int64, r *store.Result) bool {
 			}
 		}
 		r.Value = base + op.N
-		return base+op.N+used <= op.Ceil
-	default: // store.Log
-		c := sh.live(op.Key, now)
-		var l *timeLog
-		if c != nil {
-			l = c.log
-		}
-		if l == nil {
-			if op.N <= op.Ceil {
-				r.Value = op.N
-				if op.N > 0 {
-					r.Oldest, r.Newest = now, now
-				}
-				return true
-			}
-			return false
-		}
-		l.trim(now - int64(op.Window))
-		count := l.count
-		fits := count+op.N <= op.Ceil
-		k := int64(1)
-		if !fits {
-			k = count + op.N - op.Ceil
-		}
-		r.Oldest = l.nth(k)
-		r.Newest = l.newest()
-		r.Value = count
-		if fits && op.N > 0 {
-			r.Value = count + op.N
-			r.Newest = max(now, r.Newest)
-			if count == 0 {
-				r.Oldest = r.Newest
-			}
-		}
-		return fits
+		return c, base+op.N+used <= op.Ceil
 	}
+	// store.Log
+	if c == nil || c.log == nil {
+		if op.N <= op.Ceil {
+			r.Value = op.N
+			if op.N > 0 {
+				r.Oldest, r.Newest = now, now
+			}
+			return c, true
+		}
+		return c, false
+	}
+	l := c.log
+	l.trim(now - int64(op.Window))
+	count := l.count
+	fits := count+op.N <= op.Ceil
+	k := int64(1)
+	if !fits {
+		k = count + op.N - op.Ceil
+	}
+	r.Oldest = l.nth(k)
+	r.Newest = l.newest()
+	r.Value = count
+	if fits && op.N > 0 {
+		r.Value = count + op.N
+		r.Newest = max(now, r.Newest)
+		if count == 0 {
+			r.Oldest = r.Newest
+		}
+	}
+	return c, fits
 }
 
-// apply writes op, which eval found to fit.
-func (sh *shard) apply(op *store.Op, now int64, r *store.Result) {
-	c, ok := sh.lru.Get(op.Key)
-	if ok && c.expires <= now {
-		*c = cell{}
-	}
-	if !ok {
+// apply writes op, which eval found to fit, to its live cell c (nil when
+// absent).
+func (sh *shard) apply(op *store.Op, c *cell, now int64, r *store.Result) {
+	if c == nil {
 		c = &cell{}
 		sh.lru.Add(op.Key, c)
 	}
-	switch op.Kind {
-	case store.Add:
+	if op.Kind == store.Add {
 		c.value = r.Value
 		c.expires = now + int64(op.TTL)
-	default:
-		if c.log == nil {
-			c.log = &timeLog{}
-		}
-		if op.N > 0 {
-			c.log.push(max(now, c.log.newest()), op.N)
-		}
-		c.expires = c.log.newest() + int64(op.Window)
-		if c.log.count == 0 {
-			c.expires = now + int64(op.Window)
-		}
+		return
 	}
+	if c.log == nil {
+		c.log = &timeLog{}
+	}
+	if op.N > 0 {
+		c.log.push(max(now, c.log.newest()), op.N)
+	}
+	c.expires = max(c.log.newest(), now) + int64(op.Window)
 }
 
 // Reset implements store.Store.
@@ -301,7 +290,13 @@ func (s *Store) MaxKeys() int { return s.maxKeys }
 // Sweep frees the state that has expired by the latest instant the store
 // has seen in a batch, and returns how many keys it freed.
 func (s *Store) Sweep() int {
-	now := s.lastNow.Load()
+	now := int64(0)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		now = max(now, sh.lastNow)
+		sh.mu.Unlock()
+	}
 	freed := 0
 	for i := range s.shards {
 		sh := &s.shards[i]
