@@ -39,7 +39,7 @@ type Store struct {
 	seed    maphash.Seed
 	maxKeys int
 
-	closed  atomic.Bool
+	closed atomic.Bool
 
 	closeOnce sync.Once
 	stop      chan struct{}
