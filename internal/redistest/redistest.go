@@ -102,12 +102,14 @@ func ClusterAddrs() []string {
 
 // Options returns the client options this project recommends (see
 // docs/stores.md), for addr: context deadlines honoured, no retry of a
-// command whose reply may have been lost.
+// command whose reply may have been lost, one dial attempt per connection
+// (a refused connection fails at once).
 func Options(addr string) *goredis.Options {
 	return &goredis.Options{
 		Addr:                  addr,
 		ContextTimeoutEnabled: true,
 		MaxRetries:            -1,
+		DialerRetries:         1,
 		DialTimeout:           time.Second,
 		ReadTimeout:           time.Second,
 		WriteTimeout:          time.Second,
@@ -145,6 +147,7 @@ func ClusterClient(t testing.TB) (*goredis.ClusterClient, *Counter) {
 		Addrs:                 addrs,
 		ContextTimeoutEnabled: true,
 		MaxRetries:            -1,
+		DialerRetries:         1,
 		DialTimeout:           time.Second,
 		ReadTimeout:           time.Second,
 		WriteTimeout:          time.Second,

@@ -1,0 +1,400 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+
+	"github.com/floodgate-go/floodgate/algorithms"
+	"github.com/floodgate-go/floodgate/internal/redistest"
+	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/redis"
+)
+
+// Ports of the throwaway servers these tests start (this package owns
+// 7100-7199).
+const (
+	portCost = 7101
+	portDown = 7102
+)
+
+// fakeClock is a clock shared by many limiters; tests move it between
+// rounds of requests.
+type fakeClock struct{ ns atomic.Int64 }
+
+func (c *fakeClock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) set(t int64)         { c.ns.Store(t) }
+func (c *fakeClock) add(d time.Duration) { c.ns.Add(int64(d)) }
+
+// TestEightStores runs 8 stores, each with its own client, 4 goroutines
+// each, on one caller key in the real Redis at REDIS_ADDR, in rounds at
+// fake instants, and checks that together they admit exactly what one
+// exact limiter would: the limit per window for fixed window and sliding
+// log, x/time/rate's decisions for the token bucket, and, for two fixed
+// windows, nothing charged to either key for a request one of them denied.
+func TestEightStores(t *testing.T) {
+	addr := redistest.NeedAddr(t)
+	const stores, perStore, tries = 8, 4, 6 // 192 requests per round
+
+	prefix := redistest.Prefix(t)
+	clients := make([]*goredis.Client, stores)
+	for i := range clients {
+		clients[i] = goredis.NewClient(redistest.Options(addr))
+		t.Cleanup(func() { _ = clients[i].Close() })
+	}
+	// round runs every goroutine's tries at the clock's current instant and
+	// returns how many were allowed.
+	round := func(t *testing.T, lims []*limiter.Limiter, key string) int64 {
+		t.Helper()
+		var allowed atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, stores*perStore)
+		for _, lim := range lims {
+			for range perStore {
+				wg.Go(func() {
+					for range tries {
+						res, err := lim.Allow(context.Background(), key)
+						if err != nil {
+							errs <- err
+							return
+						}
+						if res.Allowed {
+							allowed.Add(1)
+						}
+					}
+				})
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("Allow: %v", err)
+		}
+		return allowed.Load()
+	}
+	build := func(t *testing.T, alg limiter.Algorithm, clk *fakeClock) []*limiter.Limiter {
+		t.Helper()
+		lims := make([]*limiter.Limiter, stores)
+		for i := range lims {
+			s := redis.New(clients[i], redis.WithPrefix(prefix))
+			t.Cleanup(func() { _ = s.Close() })
+			var err error
+			lims[i], err = limiter.New(alg, limiter.WithStore(s), limiter.WithClock(clk.now), limiter.WithPrefix(t.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return lims
+	}
+	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).UnixNano()
+
+	t.Run("FixedWindow", func(t *testing.T) {
+		clk := new(fakeClock)
+		clk.set(start + int64(10*time.Second))
+		lims := build(t, algorithms.FixedWindow(limiter.PerMinute(50)), clk)
+		for i, step := range []time.Duration{0, 20 * time.Second, 40 * time.Second, time.Minute} {
+			clk.add(step)
+			want := int64(50)
+			if i == 1 { // same window as round 0: already full
+				want = 0
+			}
+			if got := round(t, lims, "k"); got != want {
+				t.Fatalf("round %d: %d requests allowed; want %d", i, got, want)
+			}
+		}
+	})
+
+	t.Run("SlidingLog", func(t *testing.T) {
+		clk := new(fakeClock)
+		clk.set(start)
+		lims := build(t, algorithms.SlidingLog(limiter.PerMinute(50)), clk)
+		steps := []struct {
+			step time.Duration
+			want int64
+		}{
+			{0, 50},
+			{time.Minute - 1, 0}, // the first 50 still inside the window
+			{1, 50},              // exactly one period later: all dropped
+			{time.Minute / 2, 0},
+			{time.Minute / 2, 50},
+		}
+		for i, st := range steps {
+			clk.add(st.step)
+			if got := round(t, lims, "k"); got != st.want {
+				t.Fatalf("round %d: %d requests allowed; want %d", i, got, st.want)
+			}
+		}
+	})
+
+	t.Run("TokenBucket", func(t *testing.T) {
+		clk := new(fakeClock)
+		clk.set(start)
+		lim := limiter.PerSecond(10).WithBurst(20)
+		lims := build(t, algorithms.TokenBucket(lim), clk)
+		model := rate.NewLimiter(rate.Limit(10), 20)
+		for i, step := range []time.Duration{0, 350 * time.Millisecond, 50 * time.Millisecond, time.Second, 3 * time.Second, 99 * time.Millisecond} {
+			clk.add(step)
+			var want int64
+			for range stores * perStore * tries {
+				if model.AllowN(clk.now(), 1) {
+					want++
+				}
+			}
+			if got := round(t, lims, "k"); got != want {
+				t.Fatalf("round %d at +%v: %d requests allowed; x/time/rate allows %d", i, time.Duration(clk.ns.Load()-start), got, want)
+			}
+		}
+	})
+
+	t.Run("FixedWindowTwoLimits", func(t *testing.T) {
+		clk := new(fakeClock)
+		clk.set(start + int64(time.Second))
+		lims := build(t, algorithms.FixedWindow(limiter.PerMinute(10), limiter.PerDay(25)), clk)
+		key := "tenant:{42}"
+		cell := func(period time.Duration) int64 {
+			t.Helper()
+			k := store.Key{Namespace: store.Escape(t.Name()) + ":fixed:" + period.String(), Caller: key, Window: clk.ns.Load() / int64(period)}
+			v, err := clients[0].Get(context.Background(), prefix+k.String()).Int64()
+			if errors.Is(err, goredis.Nil) {
+				return 0
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		var day int64
+		for i, want := range []int64{10, 10, 5, 0} {
+			if got := round(t, lims, key); got != want {
+				t.Fatalf("minute %d: %d allowed; want %d", i, got, want)
+			}
+			day += want
+			// Denied requests (182 of 192 at best) are charged to neither key.
+			if m, d := cell(time.Minute), cell(24*time.Hour); m != want || d != day {
+				t.Fatalf("minute %d: Redis holds minute=%d day=%d; want %d, %d", i, m, d, want, day)
+			}
+			clk.add(time.Minute)
+		}
+	})
+}
+
+// TestCost measures what one decision costs, two ways: the hook counts the
+// commands and round trips the client sends, and INFO commandstats on a
+// redis-server of this test's own (so no one else's traffic counts) counts
+// what Redis ran, commands inside the script included. Every algorithm,
+// two-limit policies included, must send one command in one round trip.
+func TestCost(t *testing.T) {
+	redistest.NeedAddr(t) // an integration test: runs where real Redis is
+	srv := redistest.StartServer(t, portCost)
+	c := goredis.NewClient(redistest.Options(srv.Addr))
+	t.Cleanup(func() { _ = c.Close() })
+	cnt := new(redistest.Counter)
+	c.AddHook(cnt)
+	s := redis.New(c)
+	ctx := context.Background()
+
+	tests := []struct {
+		name      string
+		alg       limiter.Algorithm
+		maxServer float64 // commands Redis runs per decision, EVALSHA included
+	}{
+		{"fixed", algorithms.FixedWindow(limiter.PerMinute(50)), 3},
+		{"fixed-two-limits", algorithms.FixedWindow(limiter.PerMinute(50), limiter.PerDay(1000)), 4},
+		{"sliding", algorithms.SlidingWindow(limiter.PerMinute(50)), 3},
+		{"sliding-two-limits", algorithms.SlidingWindow(limiter.PerMinute(50), limiter.PerHour(1000)), 4},
+		{"bucket", algorithms.TokenBucket(limiter.PerSecond(10).WithBurst(50)), 3},
+		{"log", algorithms.SlidingLog(limiter.PerMinute(50)), 7},
+	}
+	const decisions = 100 // 50 allowed, then 50 denied
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := new(fakeClock)
+			clk.set(base)
+			lim, err := limiter.New(tt.alg, limiter.WithStore(s), limiter.WithClock(clk.now), limiter.WithPrefix(tt.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := lim.Allow(ctx, "warm-up"); err != nil { // loads the script, opens the connection
+				t.Fatal(err)
+			}
+			before, err := redistest.CommandStats(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cnt.Reset()
+			allowed := 0
+			for i := range decisions {
+				clk.add(time.Microsecond)
+				res, err := lim.Allow(ctx, "k")
+				if err != nil {
+					t.Fatalf("decision %d: %v", i, err)
+				}
+				if res.Allowed {
+					allowed++
+				}
+			}
+			sent, trips := cnt.Commands(), cnt.RoundTrips()
+			after, err := redistest.CommandStats(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			delta := redistest.StatsDelta(before, after)
+			perDecision := float64(redistest.Total(delta)) / decisions
+			t.Logf("%s: %d allowed; per decision: %.2f commands sent, %.2f round trips, %.2f commands run by Redis %v",
+				tt.name, allowed, float64(sent)/decisions, float64(trips)/decisions, perDecision, delta)
+			if allowed != 50 {
+				t.Errorf("%d of %d decisions allowed; want 50", allowed, decisions)
+			}
+			if sent != decisions || trips != decisions {
+				t.Errorf("%d decisions sent %d commands in %d round trips; want %d and %d", decisions, sent, trips, decisions, decisions)
+			}
+			if delta["evalsha"] != decisions || delta["eval"] != 0 {
+				t.Errorf("Redis ran %d EVALSHA and %d EVAL for %d decisions; want %d and 0", delta["evalsha"], delta["eval"], decisions, decisions)
+			}
+			if perDecision > tt.maxServer {
+				t.Errorf("Redis ran %.2f commands per decision; want at most %v", perDecision, tt.maxServer)
+			}
+		})
+	}
+}
+
+// TestRedisDown kills (and, separately, freezes) a redis-server this test
+// started, and checks that Allow fails with an error wrapping
+// store.ErrUnavailable within the caller's deadline plus 50 ms, never
+// allowing; and that decisions resume with the same store once the server
+// is back on the same port.
+func TestRedisDown(t *testing.T) {
+	redistest.NeedAddr(t)
+	srv := redistest.StartServer(t, portDown)
+	configs := map[string]*goredis.Options{
+		"recommended": redistest.Options(srv.Addr),
+		"default-retries": {
+			Addr:                  srv.Addr,
+			ContextTimeoutEnabled: true,
+		},
+	}
+	const deadline = 200 * time.Millisecond
+	const slack = 50 * time.Millisecond
+	for _, name := range []string{"recommended", "default-retries"} {
+		t.Run(name, func(t *testing.T) {
+			c := goredis.NewClient(configs[name])
+			t.Cleanup(func() { _ = c.Close() })
+			s := redis.New(c)
+			clk := new(fakeClock)
+			clk.set(base)
+			lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(1000)), limiter.WithStore(s), limiter.WithClock(clk.now), limiter.WithPrefix(name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			allow := func() (limiter.Result, time.Duration, error) {
+				ctx, cancel := context.WithTimeout(context.Background(), deadline)
+				defer cancel()
+				t0 := time.Now()
+				res, err := lim.Allow(ctx, "k")
+				return res, time.Since(t0), err
+			}
+			if _, _, err := allow(); err != nil {
+				t.Fatalf("Allow with Redis up: %v", err)
+			}
+			for _, failure := range []string{"frozen", "killed"} {
+				if failure == "frozen" {
+					srv.Pause()
+				} else {
+					srv.Stop()
+				}
+				for i := range 3 {
+					res, took, err := allow()
+					if !errors.Is(err, store.ErrUnavailable) || res.Allowed {
+						t.Fatalf("%s server, Allow %d = (allowed %v, %v); want ErrUnavailable", failure, i, res.Allowed, err)
+					}
+					if took > deadline+slack {
+						t.Fatalf("%s server, Allow %d took %v; want at most the %v deadline + %v", failure, i, took, deadline, slack)
+					}
+					t.Logf("%s server: Allow failed in %v: %v", failure, took, err)
+				}
+				if failure == "frozen" {
+					srv.Resume()
+				} else {
+					srv.Start()
+				}
+				// Bounded polling: the pool redials in the background.
+				var lastErr error
+				ok := false
+				for range 100 {
+					if _, _, lastErr = allow(); lastErr == nil {
+						ok = true
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				if !ok {
+					t.Fatalf("after the %s server came back, Allow still fails: %v", failure, lastErr)
+				}
+				if res, _, err := allow(); err != nil || !res.Allowed {
+					t.Fatalf("after the %s server came back: (allowed %v, %v); want an allowed decision", failure, res.Allowed, err)
+				}
+			}
+		})
+	}
+}
+
+// TestClusterFuzz sends a few thousand random caller keys (braces, colons,
+// newlines, invalid UTF-8) through two-limit fixed-window decisions on the
+// Redis Cluster at REDIS_CLUSTER_ADDRS: no CROSSSLOT, every first request
+// allowed, every second denied by the minute limit of 1.
+func TestClusterFuzz(t *testing.T) {
+	c, cnt := redistest.ClusterClient(t)
+	s := redis.New(c, redis.WithPrefix(redistest.Prefix(t)))
+	clk := new(fakeClock)
+	clk.set(base)
+	lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(1), limiter.PerDay(5)), limiter.WithStore(s), limiter.WithClock(clk.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	alphabet := []byte("ab{}:{}\n\r \x00\xff\xfe%*?é")
+	seen := map[string]bool{}
+	ctx := context.Background()
+	slots := map[int64]bool{}
+	const keys = 3000
+	for len(seen) < keys {
+		b := make([]byte, 1+rng.IntN(24))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		key := string(b) + strconv.Itoa(rng.IntN(1000))
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		for i, want := range []bool{true, false} {
+			res, err := lim.Allow(ctx, key)
+			if err != nil {
+				t.Fatalf("Allow(%q) #%d: %v", key, i, err)
+			}
+			if res.Allowed != want {
+				t.Fatalf("Allow(%q) #%d = %v; want %v", key, i, res.Allowed, want)
+			}
+		}
+		if len(slots) < 3 || len(seen)%100 == 0 {
+			slot, err := c.ClusterKeySlot(ctx, store.HashTag(key)).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			slots[slot] = true
+		}
+	}
+	if len(slots) < 3 {
+		t.Fatalf("keys hashed to %d slots; want them spread", len(slots))
+	}
+	t.Logf("%d caller keys, %d sampled slots, %d commands sent", keys, len(slots), cnt.Commands())
+}
