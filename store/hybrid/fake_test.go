@@ -16,14 +16,14 @@ import (
 type fakeRemote struct {
 	*memory.Store
 
-	mu        sync.Mutex
-	ids       map[string][]store.SyncResult
-	beats     map[string]int64
-	syncs     int
-	applied   int     // batches applied (not answered from the id cache)
-	failNext  int     // fail this many Sync calls before applying
-	dropNext  int     // apply, then fail this many Sync calls (lost reply)
-	onSync    func()  // called at the start of each Sync, unlocked
+	mu       sync.Mutex
+	ids      map[string][]store.SyncResult
+	beats    map[string]int64
+	syncs    int
+	applied  int    // batches applied (not answered from the id cache)
+	failNext int    // fail this many Sync calls before applying
+	dropNext int    // apply, then fail this many Sync calls (lost reply)
+	onSync   func() // called at the start of each Sync, unlocked
 }
 
 var (
