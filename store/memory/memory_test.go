@@ -1,7 +1,16 @@
 package memory_test
 
 import (
+	"context"
+	"strconv"
 	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/floodgate-go/floodgate/algorithms"
+	"github.com/floodgate-go/floodgate/limiter"
 
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/memory"
@@ -15,3 +24,98 @@ func TestConformance(t *testing.T) {
 func TestConformanceOneShard(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return memory.New(memory.WithShards(1)) })
 }
+
+func TestMaxKeysBound(t *testing.T) {
+	s := memory.New(memory.WithMaxKeys(10_000))
+	defer s.Close()
+	lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(5)), limiter.WithStore(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 100_000 {
+		if _, err := lim.Allow(ctx, "tenant-"+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Len(); n > 10_000 || n < 9_000 {
+		t.Fatalf("after 100,000 keys with WithMaxKeys(10000), the store holds %d keys; want at most 10000 (and close to it)", n)
+	}
+	// The most recent keys are the ones kept.
+	if res, _ := lim.Peek(ctx, "tenant-99999"); res.Remaining != 4 {
+		t.Fatalf("the newest key lost its state: remaining %d; want 4", res.Remaining)
+	}
+}
+
+func TestExpiryInBatchTime(t *testing.T) {
+	s := memory.New()
+	defer s.Close()
+	k := store.Key{Namespace: "n", Caller: "c"}
+	op := store.Op{Kind: store.Add, Key: k, N: 1, Ceil: 10, TTL: time.Second}
+	ctx := context.Background()
+	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC).UnixNano()
+	if err := s.Do(ctx, &store.Batch{Now: now, Ops: []store.Op{op}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		after time.Duration
+		want  int64
+	}{
+		{time.Second - 1, 1},
+		{time.Second, 0},
+	}
+	for _, tt := range tests {
+		b := &store.Batch{Now: now + int64(tt.after), Peek: true, Ops: []store.Op{{Kind: store.Add, Key: k, Ceil: 10, TTL: time.Second}}}
+		if err := s.Do(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		if b.Results[0].Value != tt.want {
+			t.Fatalf("cell %v after a write with TTL 1s = %d; want %d", tt.after, b.Results[0].Value, tt.want)
+		}
+	}
+	if n := s.Len(); n != 0 {
+		t.Fatalf("expired key still held: Len = %d; want 0", n)
+	}
+}
+
+func TestSweeper(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := memory.New(memory.WithSweepInterval(time.Minute))
+		ctx := context.Background()
+		now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC).UnixNano()
+		for i := range 100 {
+			op := store.Op{Kind: store.Add, Key: store.Key{Namespace: "n", Caller: strconv.Itoa(i)}, N: 1, Ceil: 10, TTL: time.Second}
+			if err := s.Do(ctx, &store.Batch{Now: now, Ops: []store.Op{op}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A later batch moves the store's notion of now past the expiries.
+		late := store.Op{Kind: store.Add, Key: store.Key{Namespace: "n", Caller: "late"}, N: 1, Ceil: 10, TTL: time.Hour}
+		if err := s.Do(ctx, &store.Batch{Now: now + int64(time.Minute), Ops: []store.Op{late}}); err != nil {
+			t.Fatal(err)
+		}
+		if n := s.Len(); n != 101 {
+			t.Fatalf("Len before the sweep = %d; want 101", n)
+		}
+		time.Sleep(time.Minute) // virtual time: the sweeper's ticker fires
+		synctest.Wait()
+		if n := s.Len(); n != 1 {
+			t.Fatalf("Len after the sweep = %d; want 1", n)
+		}
+		s.Close()
+		s.Close() // idempotent
+	})
+}
+
+func TestBadOptions(t *testing.T) {
+	for _, opt := range []memory.Option{memory.WithMaxKeys(0), memory.WithShards(-1), memory.WithSweepInterval(-time.Second)} {
+		if _, err := memory.NewChecked(opt); err == nil {
+			t.Error("NewChecked accepted an invalid option")
+		}
+	}
+	if s := memory.New(memory.WithMaxKeys(-5)); s.MaxKeys() != memory.DefaultMaxKeys {
+		t.Errorf("New with a bad option: MaxKeys = %d; want the default", s.MaxKeys())
+	}
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
