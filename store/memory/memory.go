@@ -47,10 +47,14 @@ type Store struct {
 }
 
 type shard struct {
-	mu      sync.Mutex
-	lru     *simplelru.LRU[store.Key, *cell]
-	lastNow int64    // latest batch instant seen, for Sweep
-	_       [32]byte // keep shards on separate cache lines
+	mu  sync.Mutex
+	lru *simplelru.LRU[store.Key, *cell]
+	// mru caches the most recently used key's cell: a hot key's next
+	// decision skips the map lookup, and it is already the LRU's front.
+	// Every path that adds or removes keys keeps it true.
+	mruKey  store.Key
+	mru     *cell
+	lastNow int64 // latest batch instant seen, for Sweep
 }
 
 // cell is the state behind one key: a counter, or a log when log != nil.
@@ -111,7 +115,8 @@ func NewChecked(opts ...Option) (*Store, error) {
 	s := &Store{shards: make([]shard, n), seed: maphash.MakeSeed(), maxKeys: o.maxKeys}
 	per := o.maxKeys / n // floor, so the shards together never exceed maxKeys
 	for i := range s.shards {
-		s.shards[i].lru, _ = simplelru.NewLRU[store.Key, *cell](per, nil)
+		sh := &s.shards[i]
+		sh.lru, _ = simplelru.NewLRU(per, sh.evicted)
 	}
 	if o.sweep > 0 {
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
@@ -172,15 +177,27 @@ func (s *Store) Do(_ context.Context, b *store.Batch) error {
 
 // live returns the cell of key if present and not expired at now.
 func (sh *shard) live(key store.Key, now int64) *cell {
-	c, ok := sh.lru.Get(key)
-	if !ok {
-		return nil
+	c := sh.mru
+	if c == nil || sh.mruKey != key {
+		var ok bool
+		if c, ok = sh.lru.Get(key); !ok {
+			return nil
+		}
+		sh.mruKey, sh.mru = key, c
 	}
 	if c.expires <= now {
-		sh.lru.Remove(key)
+		sh.lru.Remove(key) // the eviction callback clears mru
 		return nil
 	}
 	return c
+}
+
+// evicted is the LRU's eviction callback, run under the shard lock for
+// every key removed, whatever the reason.
+func (sh *shard) evicted(key store.Key, c *cell) {
+	if sh.mru == c {
+		sh.mruKey, sh.mru = store.Key{}, nil
+	}
 }
 
 // eval fills r as if op were applied and reports whether it fits, with the
@@ -243,6 +260,7 @@ func (sh *shard) apply(op *store.Op, c *cell, now int64, r *store.Result) {
 	if c == nil {
 		c = &cell{}
 		sh.lru.Add(op.Key, c)
+		sh.mruKey, sh.mru = op.Key, c
 	}
 	if op.Kind == store.Add {
 		c.value = r.Value
