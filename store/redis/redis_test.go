@@ -46,15 +46,20 @@ func TestDifferential(t *testing.T) {
 			keys := func(kind string) store.Key {
 				return store.Key{Namespace: kind + strconv.Itoa(rng.IntN(3)), Caller: "c{}\n:" + strconv.Itoa(int(seed)), Window: int64(rng.IntN(2))}
 			}
+			outcomes := map[string]int{}
 			for step := range 400 {
-				// Time moves by 0 to ~2 ms, sometimes back by a little; never
-				// beyond the adds' one-hour TTL in total.
-				switch rng.IntN(4) {
+				// Time moves by 0 to 20 s, sometimes back by a little; never
+				// beyond the adds' one-hour TTL in total (400 steps × 5 s on
+				// average), and never less than the real time the test takes,
+				// since Redis expires keys in its own time.
+				switch rng.IntN(5) {
 				case 0:
 				case 1:
 					now += rng.Int64N(1000)
 				case 2:
 					now += rng.Int64N(2_000_000)
+				case 3:
+					now += rng.Int64N(20_000_000_000)
 				default:
 					now -= rng.Int64N(500)
 				}
@@ -64,7 +69,7 @@ func TestDifferential(t *testing.T) {
 					// once its last writer's window has passed (expiry is
 					// hygiene), Redis when its TTL has.
 					k := keys("log")
-					w := time.Duration(1+k.Window) * time.Duration(1_000_000+int64(seed)*7_919)
+					w := time.Duration(1+k.Window) * time.Duration(10_000_000_000+int64(seed)*7_919)
 					b.Ops = append(b.Ops, store.Op{
 						Kind: store.Log, Key: k, N: rng.Int64N(4),
 						Ceil: rng.Int64N(8), Window: w,
@@ -95,6 +100,16 @@ func TestDifferential(t *testing.T) {
 				if b.Applied != mb.Applied || fmt.Sprint(b.Results) != fmt.Sprint(mb.Results) {
 					t.Fatalf("step %d at %d, ops %+v:\nredis  = applied %v %+v\nmemory = applied %v %+v",
 						step, now, b.Ops, b.Applied, b.Results, mb.Applied, mb.Results)
+				}
+				outcomes[fmt.Sprintf("%v applied=%v", b.Ops[0].Kind, b.Applied)]++
+				if b.Ops[0].Kind == store.Log && b.Results[0].Oldest != b.Results[0].Newest && b.Results[0].Oldest != 0 {
+					outcomes["log spans time"]++
+				}
+			}
+			// The walk must reach every interesting state.
+			for _, o := range []string{"add applied=true", "add applied=false", "log applied=true", "log applied=false", "log spans time"} {
+				if outcomes[o] == 0 {
+					t.Fatalf("no step had outcome %q (%v): the random walk is too narrow", o, outcomes)
 				}
 			}
 		})
