@@ -317,3 +317,46 @@ func (s *Server) signal(sig os.Signal) error {
 	}
 	return s.cmd.Process.Signal(sig)
 }
+
+// CleanupPrefix deletes, in t.Cleanup, every key that starts with prefix
+// (found with SCAN on every master of a cluster), so that tests leave
+// nothing behind on a shared Redis. Keys whose names start with prefix must
+// belong to the test. It does nothing on a miniredis that is gone.
+func CleanupPrefix(t testing.TB, c goredis.UniversalClient, prefix string) {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		del := func(ctx context.Context, node goredis.UniversalClient) error {
+			iter := node.Scan(ctx, 0, globEscape(prefix)+"*", 1000).Iterator()
+			for iter.Next(ctx) {
+				if err := node.Del(ctx, iter.Val()).Err(); err != nil {
+					return err
+				}
+			}
+			return iter.Err()
+		}
+		var err error
+		if cc, ok := c.(*goredis.ClusterClient); ok {
+			err = cc.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error { return del(ctx, node) })
+		} else {
+			err = del(ctx, c)
+		}
+		if err != nil && Addr() != "" {
+			t.Logf("redistest: deleting keys %q*: %v", prefix, err)
+		}
+	})
+}
+
+// globEscape escapes the glob metacharacters of s for SCAN MATCH.
+func globEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

@@ -12,13 +12,17 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		c, _, _ := redistest.Client(t)
-		return redis.New(c, redis.WithPrefix(redistest.Prefix(t)))
+		prefix := redistest.Prefix(t)
+		redistest.CleanupPrefix(t, c, prefix)
+		return redis.New(c, redis.WithPrefix(prefix))
 	})
 }
 
 func TestConformanceCluster(t *testing.T) {
 	c, _ := redistest.ClusterClient(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return redis.New(c, redis.WithPrefix(redistest.Prefix(t)))
+		prefix := redistest.Prefix(t)
+		redistest.CleanupPrefix(t, c, prefix)
+		return redis.New(c, redis.WithPrefix(prefix))
 	})
 }

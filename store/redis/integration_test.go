@@ -51,6 +51,7 @@ func TestEightStores(t *testing.T) {
 		clients[i] = goredis.NewClient(redistest.Options(addr))
 		t.Cleanup(func() { _ = clients[i].Close() })
 	}
+	redistest.CleanupPrefix(t, clients[0], prefix)
 	// round runs every goroutine's tries at the clock's current instant and
 	// returns how many were allowed.
 	round := func(t *testing.T, lims []*limiter.Limiter, key string) int64 {
@@ -353,7 +354,9 @@ func TestRedisDown(t *testing.T) {
 // allowed, every second denied by the minute limit of 1.
 func TestClusterFuzz(t *testing.T) {
 	c, cnt := redistest.ClusterClient(t)
-	s := redis.New(c, redis.WithPrefix(redistest.Prefix(t)))
+	prefix := redistest.Prefix(t)
+	redistest.CleanupPrefix(t, c, prefix)
+	s := redis.New(c, redis.WithPrefix(prefix))
 	clk := new(fakeClock)
 	clk.set(base)
 	lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(1), limiter.PerDay(5)), limiter.WithStore(s), limiter.WithClock(clk.now))

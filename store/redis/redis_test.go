@@ -23,6 +23,7 @@ func newStore(t *testing.T) (*redis.Store, *redistest.Counter, string) {
 	t.Helper()
 	c, cnt, _ := redistest.Client(t)
 	prefix := redistest.Prefix(t)
+	redistest.CleanupPrefix(t, c, prefix)
 	s := redis.New(c, redis.WithPrefix(prefix))
 	t.Cleanup(func() { _ = s.Close() })
 	return s, cnt, prefix
@@ -121,13 +122,18 @@ func TestDifferential(t *testing.T) {
 func TestTTL(t *testing.T) {
 	c, _, mr := redistest.Client(t)
 	prefix := redistest.Prefix(t)
+	redistest.CleanupPrefix(t, c, prefix)
 	s := redis.New(c, redis.WithPrefix(prefix))
 	ctx := context.Background()
 	cell := store.Key{Namespace: "n", Caller: "ttl"}
 	lg := store.Key{Namespace: "l", Caller: "ttl"}
+	// A window whose TTL is a round 1e8 ms: some Redis versions print such
+	// numbers as "1e+08" when a script passes them as numbers.
+	round := store.Key{Namespace: "r", Caller: "ttl"}
 	b := &store.Batch{Now: base, Ops: []store.Op{
 		{Kind: store.Add, Key: cell, N: 1, Ceil: 5, TTL: 90 * time.Second},
 		{Kind: store.Log, Key: lg, N: 2, Ceil: 5, Window: 30 * time.Second},
+		{Kind: store.Log, Key: round, N: 1, Ceil: 5, Window: 99_999_999 * time.Millisecond},
 	}}
 	if err := s.Do(ctx, b); err != nil || !b.Applied {
 		t.Fatalf("Do = %v, applied %v; want nil, true", err, b.Applied)
@@ -139,6 +145,7 @@ func TestTTL(t *testing.T) {
 	}{
 		{cell, 89 * time.Second, 90*time.Second + time.Millisecond, "string"},
 		{lg, 29 * time.Second, 30*time.Second + 2*time.Millisecond, "stream"},
+		{round, 99_000 * time.Second, 100_000_000 * time.Millisecond, "stream"},
 	}
 	for _, tt := range tests {
 		name := prefix + tt.key.String()
@@ -154,7 +161,7 @@ func TestTTL(t *testing.T) {
 		}
 	}
 	if mr != nil { // on miniredis, time can pass: every key goes
-		mr.FastForward(91 * time.Second)
+		mr.FastForward(100_000 * time.Second)
 		if n := len(mr.Keys()); n != 0 {
 			t.Fatalf("after the TTLs, miniredis holds %d keys (%v); want 0", n, mr.Keys())
 		}
@@ -349,7 +356,9 @@ func TestServerTime(t *testing.T) {
 	if got := s.Now(); !got.Equal(local) {
 		t.Fatalf("Now before any reply = %v; want the local clock %v", got, local)
 	}
-	b := &store.Batch{Now: local.UnixNano(), Ops: []store.Op{{Kind: store.Add, Key: store.Key{Namespace: redistest.Prefix(t), Caller: "t"}, N: 1, Ceil: 5, TTL: time.Second}}}
+	ns := redistest.Prefix(t)
+	redistest.CleanupPrefix(t, c, ns)
+	b := &store.Batch{Now: local.UnixNano(), Ops: []store.Op{{Kind: store.Add, Key: store.Key{Namespace: ns, Caller: "t"}, N: 1, Ceil: 5, TTL: time.Second}}}
 	if err := s.Do(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}

@@ -85,7 +85,9 @@ end
 // nothing. It evaluates every op first, reading state only, and writes
 // (SET ... PX, XADD, PEXPIRE) only when every op fits and the batch is not a
 // peek. It never uses the server's clock for decisions: the batch's instant
-// arrives in ARGV.
+// arrives in ARGV. Numbers go to redis.call as strings made by tostring
+// (exact below 1e14): some Redis versions print number arguments in
+// exponent form ("1e+08"), which commands reject (redis/redis#13115).
 //
 // KEYS[1..n] are the ops' keys, in op order; prior cells follow them.
 //
@@ -177,7 +179,7 @@ for i = 1, n do
     local oldest, newest = '', ''
     if count > 0 then
       if k <= count then
-        local r = redis.call('XRANGE', key, '-', '+', 'COUNT', k)
+        local r = redis.call('XRANGE', key, '-', '+', 'COUNT', tostring(k))
         oldest = r[k][1]
       end
       newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1][1]
@@ -217,7 +219,7 @@ if fits and not peek then
           end
         end
         last[key] = {at[1], at[2], at[3] + cnt}
-        redis.call('PEXPIRE', key, tonumber(ARGV[a + 7]) + (at[1] - nowms) + 1)
+        redis.call('PEXPIRE', key, tostring(tonumber(ARGV[a + 7]) + (at[1] - nowms) + 1))
       end
     end
   end
