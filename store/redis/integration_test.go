@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +26,7 @@ import (
 const (
 	portCost = 7101
 	portDown = 7102
+	portOOM  = 7103
 )
 
 // fakeClock is a clock shared by many limiters; tests move it between
@@ -400,4 +402,48 @@ func TestClusterFuzz(t *testing.T) {
 		t.Fatalf("keys hashed to %d slots; want them spread", len(slots))
 	}
 	t.Logf("%d caller keys, %d sampled slots, %d commands sent", keys, len(slots), cnt.Commands())
+}
+
+// TestOOM fills a redis-server of this test's own up to its maxmemory and
+// checks that a decision then fails with an error wrapping
+// store.ErrUnavailable that names the cause, and writes nothing: Redis
+// refuses a script's first write when it is out of memory, and a denied
+// first write is all this script could have done. (A sliding-log decision
+// goes through: its XTRIM, a write Redis never refuses, comes first, and
+// Redis does not stop a script that has written; docs/stores.md.)
+func TestOOM(t *testing.T) {
+	redistest.NeedAddr(t)
+	srv := redistest.StartServer(t, portOOM)
+	c := goredis.NewClient(redistest.Options(srv.Addr))
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := context.Background()
+	s := redis.New(c)
+	two := []store.Op{
+		{Kind: store.Add, Key: store.Key{Namespace: "m", Caller: "oom"}, N: 1, Ceil: 10, TTL: time.Minute},
+		{Kind: store.Add, Key: store.Key{Namespace: "d", Caller: "oom"}, N: 1, Ceil: 10, TTL: time.Hour},
+	}
+	if err := s.Do(ctx, &store.Batch{Now: base, Ops: two}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil { // below what the server already uses
+		t.Fatal(err)
+	}
+	b := &store.Batch{Now: base, Ops: two}
+	err := s.Do(ctx, b)
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "OOM") || b.Applied {
+		t.Fatalf("Do out of memory = %v, applied %v; want ErrUnavailable naming OOM", err, b.Applied)
+	}
+	t.Logf("out of memory: %v", err)
+	if err := c.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	peek := append([]store.Op(nil), two...)
+	peek[0].N, peek[1].N = 0, 0
+	b = &store.Batch{Now: base, Peek: true, Ops: peek}
+	if err := s.Do(ctx, b); err != nil || b.Results[0].Value != 1 || b.Results[1].Value != 1 {
+		t.Fatalf("after the OOM decision: %v, values %+v; want 1 and 1 (nothing written)", err, b.Results)
+	}
 }
