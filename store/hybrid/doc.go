@@ -21,7 +21,7 @@
 // WithLongPeriod, the day) are read before its first decision in this
 // process; shorter windows are learned from the next flush. Near a limit,
 // while other processes write to a key, each process admits per interval at
-// most its fair share (Ceil − synced)/(2P − 1) of what is left, P being the
+// most its fair share (Ceil − synced)/2P of what is left, P being the
 // live process count. Without that cap the over-admission of a key is
 // bounded by P × rate × interval; with it, by what the other processes admit
 // between two of their flushes near the limit (docs/hybrid.md has the

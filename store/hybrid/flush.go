@@ -26,6 +26,7 @@ type flushRef struct {
 	sh   *shard
 	c    *cell
 	want int64 // N of the item
+	next *cell // a prefetched cell, added to the shard when its lease lands
 }
 
 // now returns the store's notion of the current instant: the clock when
@@ -191,8 +192,9 @@ func (s *Store) buildStrict(fb *flushBatch, sh *shard, c *cell, now int64, final
 		return false // the remote cell expires with ours: nothing to return
 	}
 	ttl := time.Duration(c.expires - now)
+	near := c.ceil-c.view < procs*c.lease
 	switch {
-	case c.lease > 0 && (final || c.evicted || c.idle >= 2):
+	case c.lease > 0 && (final || c.evicted || (c.idle >= 2 && near) || c.idle >= 30):
 		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, N: -c.lease, TTL: ttl})
 		c.lease = 0
 		return false
@@ -204,14 +206,47 @@ func (s *Store) buildStrict(fb *flushBatch, sh *shard, c *cell, now int64, final
 			want = max(min(c.last, (c.ceil-c.view+c.lease)/procs), 1)
 		}
 		fb.add(sh, c, store.SyncItem{Kind: store.SyncTake, Key: c.key, N: want, Ceil: c.ceil, TTL: ttl})
-	case c.lease > 2*(c.last+1) && c.ceil-c.view < procs*c.lease:
+	case c.lease > 2*(c.last+1) && near:
 		// Near the limit, holding much more than the traffic here needs:
 		// give the surplus back for the other processes.
 		back := c.lease - 2*(c.last+1)
 		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, N: -back, TTL: ttl})
 		c.lease -= back
+	case c.lease > 0 && !active && c.idle%4 == 0:
+		// Now and then, refresh the global count of a cell this process
+		// holds idle quota of, so that it goes back when the others near
+		// the limit.
+		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key})
 	}
+	s.prefetch(fb, sh, c, now, procs)
 	return c.lease > 0 || active
+}
+
+// prefetch takes, in the flush, the first lease of the window that follows
+// an active fixed-window cell whose window ends before the next flush or
+// the one after: its Key.Window is the index of its aligned window (as the
+// fixed-window algorithm numbers them), so the next window's key is known.
+// The lease covers what this process admitted in the ending window, at most
+// a fair share, so a steady caller's first decision in the new window needs
+// no remote call.
+func (s *Store) prefetch(fb *flushBatch, sh *shard, c *cell, now, procs int64) {
+	p := int64(c.period)
+	if c.next || c.total == 0 || p <= 0 || c.key.Window != now/p {
+		return
+	}
+	end := (c.key.Window + 1) * p
+	if end-now > 2*int64(s.interval) || end+p <= now {
+		return
+	}
+	c.next = true
+	k := c.key
+	k.Window++
+	if sh.live(k, now) != nil {
+		return
+	}
+	want := max(min(c.total, c.ceil/(2*procs)), 1)
+	fb.sb.Items = append(fb.sb.Items, store.SyncItem{Kind: store.SyncTake, Key: k, N: want, Ceil: c.ceil, TTL: time.Duration(end + p - now)})
+	fb.refs = append(fb.refs, flushRef{sh: sh, c: nil, want: want, next: &cell{key: k, expires: end + p, ceil: c.ceil, period: c.period}})
 }
 
 // fold merges the reply of a successful flush into the cells.
@@ -220,6 +255,13 @@ func (s *Store) fold(fb *flushBatch) {
 		it, res := &fb.sb.Items[j], fb.sb.Results[j]
 		sh, c := ref.sh, ref.c
 		sh.mu.Lock()
+		if ref.next != nil {
+			c = sh.live(ref.next.key, fb.sb.Now)
+			if c == nil {
+				c = ref.next
+				sh.lru.Add(c.key, c)
+			}
+		}
 		switch {
 		case it.Kind == store.SyncTake:
 			c.view, c.synced, c.known = res.Value, res.Value, true
@@ -238,7 +280,10 @@ func (s *Store) fold(fb *flushBatch) {
 				c.exhaust = false
 			}
 		default:
-			c.others = max(res.Value-c.synced-it.N, 0)
+			if res.Value-c.synced-it.N > 0 {
+				c.shared = true
+			}
+			c.syncs++
 			c.synced = res.Value
 			c.view = max(c.view, res.Value+c.pend)
 			c.fly = 0

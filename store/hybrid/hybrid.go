@@ -95,17 +95,20 @@ type cell struct {
 	synced  int64
 	pend    int64
 	fly     int64
-	others  int64 // units other processes added between our last two syncs
+	syncs   int32 // syncs folded into the cell
+	shared  bool  // a sync showed other processes adding to the cell
 	lease   int64
 	ceil    int64 // Ceil of the last op, for lease takes
 	used    int64 // units admitted here since the last flush
 	last    int64 // units admitted here in the previous flush interval
+	total   int64 // units admitted here over the cell's life (strict)
 	period  time.Duration
 	idle    int32 // flushes without a decision on the cell
 	active  bool  // a decision touched the cell since the last flush
 	dirty   bool  // in its shard's dirty list
 	known   bool  // the value has been learned from the remote
 	exhaust bool  // strict: the remote had nothing left to grant
+	next    bool  // strict: a lease for the next window was taken
 	gone    bool  // removed on purpose (expired, reset): nothing to send
 	evicted bool  // pushed out of the LRU while dirty
 	log     *timeLog
@@ -564,20 +567,19 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 // share reports whether op fits this process's fair share of what is left
 // of the cell's limit in this sync interval. Each process learns from its
 // flushes how much the others add; while others are active on the key, a
-// process takes at most (Ceil − synced) / (2P − 1) per interval, so that
+// process takes at most (Ceil − synced) / 2P per interval, so that
 // what the others admitted but have not flushed yet, plus what everyone
 // admits in the interval, stays within what was left.
 func (s *Store) share(c *cell, op *store.Op, prior, procs int64) bool {
-	var synced, usedHere, others int64
-	known := false
+	var synced, usedHere int64
 	if c != nil {
-		synced, usedHere, others, known = c.synced, c.used, c.others, c.known
-	}
-	if known && others == 0 {
-		return true // alone on this key as far as the last syncs tell
+		synced, usedHere = c.synced, c.used
+		if c.syncs >= 2 && !c.shared {
+			return true // alone on this key as far as its syncs tell
+		}
 	}
 	left := op.Ceil - max(synced, op.Floor) - prior
-	return usedHere+op.N <= left/(2*procs-1)
+	return usedHere+op.N <= left/(2*procs)
 }
 
 // evalStrict decides b from the local leases. It returns needLease, having
@@ -633,6 +635,7 @@ func (s *Store) evalStrict(sh *shard, b *store.Batch, fetch bool) need {
 			c.expires = max(c.expires, now+int64(op.TTL))
 			c.ceil, c.period = op.Ceil, op.Period
 			c.used += op.N
+			c.total += op.N
 			c.idle = 0
 			c.lease -= op.N
 			sh.markDirty(c)
