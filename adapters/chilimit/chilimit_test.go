@@ -183,14 +183,22 @@ func TestKeyByURLParam(t *testing.T) {
 	r := chi.NewRouter()
 	r.With(mw).Get("/orgs/{org}/repos", ok)
 	r.With(mw).Get("/users", ok)
+	lim2 := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), newStore(t), clk)
+	r.Route("/teams/{org}", func(r chi.Router) {
+		r.Use(chilimit.Middleware(lim2, chilimit.KeyByURLParam("org"))) // sub-router, before its routing
+		r.Get("/members", ok)
+	})
 
 	codes := []int{
 		get(r, "/orgs/acme/repos", "192.0.2.1:1").Code,
 		get(r, "/orgs/acme/repos", "192.0.2.2:1").Code, // same org, other client: same limit
 		get(r, "/orgs/umbrella/repos", "192.0.2.1:1").Code,
 		get(r, "/users", "192.0.2.1:1").Code,
+		get(r, "/teams/acme/members", "192.0.2.1:1").Code,
+		get(r, "/teams/acme/members", "192.0.2.2:1").Code,
+		get(r, "/teams/umbrella/members", "192.0.2.1:1").Code,
 	}
-	want := []int{200, 429, 200, 400}
+	want := []int{200, 429, 200, 400, 200, 429, 200}
 	for i := range want {
 		if codes[i] != want[i] {
 			t.Errorf("statuses = %v; want %v", codes, want)

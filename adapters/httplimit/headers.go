@@ -201,7 +201,17 @@ func (g *Guard) setHeaders(h http.Header, res limiter.Result) {
 	ends[3] = len(buf)
 	s := string(buf)
 
-	vals := make([]string, 6)
+	size := 0
+	if draft {
+		size += 2
+	}
+	if x {
+		size += 3
+	}
+	if retry > 0 {
+		size++
+	}
+	vals := make([]string, size)
 	n := 0
 	set := func(name, v string) {
 		vals[n] = v
