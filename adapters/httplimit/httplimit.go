@@ -353,7 +353,9 @@ func (g *Guard) Decide(w http.ResponseWriter, r *http.Request) bool {
 			writeProblem(w, http.StatusBadRequest, problemBadKey)
 			return false
 		}
-		g.report(r, err)
+		if r.Context().Err() == nil { // a client that went away is no limiter failure
+			g.report(r, err)
+		}
 		if g.failClosed {
 			writeProblem(w, http.StatusServiceUnavailable, problemUnavailable)
 			return false

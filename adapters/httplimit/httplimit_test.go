@@ -1,11 +1,13 @@
 package httplimit_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -340,6 +342,27 @@ func TestStoreFailure(t *testing.T) {
 				t.Errorf("hook calls after one more second = %d; want 2", hooked.Load())
 			}
 		})
+	}
+}
+
+// TestCanceledRequestNotReported: a store error for a request whose client
+// went away is not a limiter failure worth a report.
+func TestCanceledRequestNotReported(t *testing.T) {
+	clk := newClock(start)
+	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(5)), new(failStore), clk)
+	var hooked atomic.Int64
+	h := httplimit.Middleware(lim, httplimit.ErrorHook(func(*http.Request, error) { hooked.Add(1) }))(okHandler)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	r := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
+	r.RemoteAddr = "192.0.2.1:1"
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if hooked.Load() != 0 {
+		t.Errorf("hook called %d times for a canceled request; want 0", hooked.Load())
+	}
+	get(h, "/", "192.0.2.1:1")
+	if hooked.Load() != 1 {
+		t.Errorf("hook called %d times for a live request; want 1", hooked.Load())
 	}
 }
 

@@ -107,6 +107,23 @@ func TestKeyByIPChains(t *testing.T) {
 	}
 }
 
+// TestTrustMappedCIDR: an IPv4-mapped IPv6 range trusts IPv4 proxies.
+func TestTrustMappedCIDR(t *testing.T) {
+	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, newClock(start))
+	g, err := httplimit.New(lim, httplimit.TrustProxies("::ffff:10.0.0.0/104"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, remote := range []string{"10.1.2.3:1", "[::ffff:10.1.2.3]:1"} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-For", "203.0.113.9")
+		if got, _ := g.Key(r); got != "203.0.113.9" {
+			t.Errorf("Key(peer %s) = %q; want 203.0.113.9", remote, got)
+		}
+	}
+}
+
 // TestIPv6Prefix: the prefix length groups IPv6 clients; IPv4 is unaffected.
 func TestIPv6Prefix(t *testing.T) {
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, newClock(start))
