@@ -31,7 +31,7 @@ func Example() {
 	})
 	defer client.Close() // the store never closes it
 
-	s := redis.New(client, redis.WithPrefix("myapp"))
+	s := redis.New(client, redis.WithPrefix("myapp:"))
 	defer s.Close()
 
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)

@@ -46,9 +46,10 @@ type Store struct {
 // Option configures a Store.
 type Option func(*Store)
 
-// WithPrefix prepends prefix to every key the store writes, so that several
-// applications can share one Redis. The prefix is escaped like a key
-// namespace, so it never contains a hash tag. The default is none.
+// WithPrefix prepends prefix, as given (end it with a separator, as in
+// "myapp:"), to every key the store writes, so that several applications
+// can share one Redis. The prefix is escaped like a key namespace, so it
+// never holds a hash tag. The default is none.
 func WithPrefix(prefix string) Option {
 	return func(s *Store) { s.prefix = store.Escape(prefix) }
 }
