@@ -74,14 +74,19 @@ func (s *Store) flush(ctx context.Context, final bool) error {
 	}
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
+	retried := false
 	if s.fl.retry != nil {
 		if err := s.send(ctx, s.fl.retry); err != nil {
 			return err
 		}
 		s.fold(s.fl.retry)
 		s.fl.retry = nil
+		retried = true
 	}
 	fb := s.build(s.now(), final)
+	if retried && len(fb.sb.Items) == 0 {
+		return nil // the retry carried the heartbeat
+	}
 	if err := s.send(ctx, fb); err != nil {
 		s.fl.retry = fb
 		return err

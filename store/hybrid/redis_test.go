@@ -12,7 +12,7 @@ import (
 
 // newRedis returns a Redis store for one test (miniredis, or the real Redis
 // at REDIS_ADDR) under a unique prefix, and the client's command counter.
-func newRedis(t *testing.T) (*redis.Store, *redistest.Counter) {
+func newRedis(t testing.TB) (*redis.Store, *redistest.Counter) {
 	t.Helper()
 	c, cnt, _ := redistest.Client(t)
 	return redis.New(c, redis.WithPrefix(redistest.Prefix(t))), cnt

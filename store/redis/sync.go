@@ -92,7 +92,12 @@ for i = 1, n do
   out[#out + 1] = int_str(v)
   out[#out + 1] = int_str(granted)
 end
-local res = table.concat(out, ' ')
+-- Two-level concat: Lua implementations bound the size of one concat.
+local parts = {}
+for i = 1, #out, 200 do
+  parts[#parts + 1] = table.concat(out, ' ', i, math.min(i + 199, #out))
+end
+local res = table.concat(parts, ' ')
 if ARGV[1] == '1' then
   redis.call('SET', KEYS[1], res, 'PX', ARGV[2])
 end

@@ -1,0 +1,267 @@
+package hybrid_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/hybrid"
+)
+
+// allow runs n single-op decisions (limit per minute) on caller at now and
+// returns how many were admitted.
+func allow(t *testing.T, s store.Store, caller string, now int64, n int, limit int64) int64 {
+	t.Helper()
+	var ok int64
+	b := &store.Batch{}
+	for range n {
+		decision(b, caller, now, limit)
+		b.Ops = b.Ops[:1] // the minute only
+		if err := s.Do(context.Background(), b); err != nil {
+			t.Fatalf("Do(%s): %v", caller, err)
+		}
+		if b.Applied {
+			ok++
+		}
+	}
+	return ok
+}
+
+func minuteKey(caller string, now int64) store.Key {
+	return store.Key{Namespace: "hp:1m", Caller: caller, Window: now / int64(time.Minute)}
+}
+
+// TestFlusherInterval: the flusher sends pending deltas once per interval,
+// one call for all keys, and a heartbeat even when nothing is pending.
+func TestFlusherInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeRemote()
+		h := hybrid.New(f, hybrid.WithSyncInterval(time.Second))
+		defer h.Close()
+		now := hotStart
+		a := allow(t, h, "a", now, 7, 100)
+		bb := allow(t, h, "b", now, 5, 100)
+		if got := f.value(minuteKey("a", now), now); got != 0 {
+			t.Fatalf("remote count before the first flush = %d; want 0 (write-behind)", got)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got, want := f.value(minuteKey("a", now), now), a; got != want {
+			t.Fatalf("remote count of a after one interval = %d; want %d", got, want)
+		}
+		if got, want := f.value(minuteKey("b", now), now), bb; got != want {
+			t.Fatalf("remote count of b after one interval = %d; want %d", got, want)
+		}
+		if f.syncs != 1 {
+			t.Fatalf("one interval made %d Sync calls; want 1 for all keys", f.syncs)
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if f.syncs != 4 {
+			t.Fatalf("four intervals made %d Sync calls; want 4 (heartbeats)", f.syncs)
+		}
+		if st := h.Stats(); st.Flushes != 4 || st.Allowed != a+bb || st.PendingKeys != 0 {
+			t.Fatalf("Stats = %+v; want 4 flushes, %d allowed, 0 pending keys", st, a+bb)
+		}
+	})
+}
+
+// TestFlusherBackoff: failed flushes keep their deltas, are retried with
+// backoff, and land once.
+func TestFlusherBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeRemote()
+		h := hybrid.New(f, hybrid.WithSyncInterval(time.Second))
+		defer h.Close()
+		now := hotStart
+		f.failNext = 3
+		a := allow(t, h, "a", now, 10, 100)
+		// Ticks at 1 s (fail), 2 s (fail, then skip 1), 4 s (fail, skip 3),
+		// 8 s (success).
+		time.Sleep(7 * time.Second)
+		synctest.Wait()
+		if f.syncs != 3 {
+			t.Fatalf("Sync calls in 7 s with 3 failures = %d; want 3 (backoff)", f.syncs)
+		}
+		if got := f.value(minuteKey("a", now), now); got != 0 {
+			t.Fatalf("remote count while failing = %d; want 0", got)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := f.value(minuteKey("a", now), now); got != a {
+			t.Fatalf("remote count after recovery = %d; want %d", got, a)
+		}
+		if st := h.Stats(); st.FlushFailures != 3 || st.Flushes != 1 {
+			t.Fatalf("Stats = %+v; want 3 failures then 1 flush", st)
+		}
+	})
+}
+
+// TestLostReplyCountedOnce: a flush applied by the remote whose reply is
+// lost is sent again with the same id and not applied twice.
+func TestLostReplyCountedOnce(t *testing.T) {
+	ctx := context.Background()
+	for _, strict := range []bool{false, true} {
+		f := newFakeRemote()
+		opts := []hybrid.Option{hybrid.WithoutFlusher()}
+		if strict {
+			opts = append(opts, hybrid.Strict())
+		}
+		h := hybrid.New(f, opts...)
+		now := hotStart
+		a := allow(t, h, "a", now, 10, 100)
+		f.dropNext = 1
+		if err := h.Flush(ctx); !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("strict=%v: Flush with a lost reply = %v; want ErrUnavailable", strict, err)
+		}
+		a += allow(t, h, "a", now, 5, 100)
+		if err := h.Flush(ctx); err != nil {
+			t.Fatalf("strict=%v: Flush: %v", strict, err)
+		}
+		if err := h.Close(); err != nil {
+			t.Fatalf("strict=%v: Close: %v", strict, err)
+		}
+		if got := f.value(minuteKey("a", now), now); got != a {
+			t.Fatalf("strict=%v: remote count = %d after a lost reply; want %d (once)", strict, got, a)
+		}
+	}
+}
+
+// TestCloseFlushes: Close sends what is pending (strict: gives leases back),
+// is idempotent, and the store is closed afterwards.
+func TestCloseFlushes(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFakeRemote()
+			opts := []hybrid.Option{hybrid.WithSyncInterval(time.Hour)}
+			if strict {
+				opts = append(opts, hybrid.Strict())
+			}
+			h := hybrid.New(f, opts...)
+			now := hotStart
+			var a int64
+			for _, c := range []string{"a", "b", "c"} {
+				a += allow(t, h, c, now, 40, 100)
+			}
+			if err := h.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			var got int64
+			for _, c := range []string{"a", "b", "c"} {
+				got += f.value(minuteKey(c, now), now)
+			}
+			if got != a {
+				t.Fatalf("strict=%v: remote counts after Close = %d; want %d admitted", strict, got, a)
+			}
+			if err := h.Close(); err != nil {
+				t.Fatalf("second Close = %v; want nil", err)
+			}
+			if err := h.Flush(context.Background()); !errors.Is(err, store.ErrClosed) {
+				t.Fatalf("Flush after Close = %v; want ErrClosed", err)
+			}
+		})
+	}
+}
+
+// TestFailLocal: with the remote down, relaxed decisions go on from local
+// state; strict decisions that need a lease fail with ErrUnavailable and
+// admit nothing beyond the leases held.
+func TestFailLocal(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeRemote()
+	f.failNext = 1 << 30
+	relaxed := hybrid.New(f, hybrid.WithoutFlusher())
+	defer relaxed.Close()
+	if got := allow(t, relaxed, "a", hotStart, 10, 5); got != 5 {
+		t.Fatalf("relaxed with the remote down admitted %d of 10 (limit 5); want 5", got)
+	}
+	strict := hybrid.New(f, hybrid.WithoutFlusher(), hybrid.Strict())
+	defer strict.Close()
+	b := decision(&store.Batch{}, "a", hotStart, 5)
+	if err := strict.Do(ctx, b); !errors.Is(err, store.ErrUnavailable) || b.Applied {
+		t.Fatalf("strict Do with the remote down = (applied %v, %v); want ErrUnavailable", b.Applied, err)
+	}
+	f.failNext = 0
+}
+
+// TestFirstSight: a caller's long-lived window is read from the remote
+// before its first decision here, once for concurrent first decisions.
+func TestFirstSight(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeRemote()
+	// Another process already spent 995 of the day's 1000.
+	other := hybrid.New(f, hybrid.WithoutFlusher())
+	b := &store.Batch{}
+	for i := range 995 {
+		decision(b, "t", hotStart, 10)
+		b.Ops[0].Key.Window = int64(i) // a fresh minute cell each time: only the day binds
+		if err := other.Do(ctx, b); err != nil || !b.Applied {
+			t.Fatalf("other process: Do = (applied %v, %v)", b.Applied, err)
+		}
+	}
+	_ = other.Close()
+
+	h := hybrid.New(f, hybrid.WithoutFlusher())
+	defer h.Close()
+	syncs := f.syncs
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := 0
+	for g := range 8 {
+		wg.Go(func() {
+			b := &store.Batch{}
+			for i := range 4 {
+				decision(b, "t", hotStart, 10)
+				b.Ops[0].Key.Window = int64(1000 + g*4 + i) // minute never binds
+				if err := h.Do(ctx, b); err != nil {
+					t.Errorf("Do: %v", err)
+					return
+				}
+				if b.Applied {
+					mu.Lock()
+					admitted++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if admitted != 5 {
+		t.Fatalf("new process admitted %d with 5 left of the day; want 5", admitted)
+	}
+	if got := f.syncs - syncs; got != 1 {
+		t.Fatalf("first decisions of 8 goroutines on one caller made %d reads; want 1 (coalesced)", got)
+	}
+}
+
+// TestDroppedDeltas: when the key bound pushes out cells with pending
+// deltas faster than flushes send them, the units lost are counted.
+func TestDroppedDeltas(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeRemote()
+	h := hybrid.New(f, hybrid.WithoutFlusher(), hybrid.WithMaxKeys(32), hybrid.WithShards(1))
+	defer h.Close()
+	var admitted int64
+	callers := 200
+	for i := range callers {
+		admitted += allow(t, h, "c"+string(rune('A'+i%26))+string(rune('a'+i/26)), hotStart, 1, 10)
+	}
+	if err := h.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var remote int64
+	for i := range callers {
+		remote += f.value(minuteKey("c"+string(rune('A'+i%26))+string(rune('a'+i/26)), hotStart), hotStart)
+	}
+	st := h.Stats()
+	if st.DroppedDeltas == 0 || remote+st.DroppedDeltas != admitted {
+		t.Fatalf("remote %d + dropped %d; want %d admitted, with some dropped", remote, st.DroppedDeltas, admitted)
+	}
+	if h.Len() > 32 {
+		t.Fatalf("Len = %d; want <= 32", h.Len())
+	}
+}

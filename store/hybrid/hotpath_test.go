@@ -1,0 +1,139 @@
+package hybrid_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/hybrid"
+	"github.com/floodgate-go/floodgate/store/memory"
+)
+
+// decision returns a batch shaped like FixedWindow(PerMinute(limit),
+// PerDay(limit×100)) plans for caller at now.
+func decision(b *store.Batch, caller string, now, limit int64) *store.Batch {
+	minute, day := int64(time.Minute), int64(24*time.Hour)
+	b.Reset()
+	b.Now = now
+	b.Ops = append(b.Ops,
+		store.Op{Kind: store.Add, Key: store.Key{Namespace: "hp:1m", Caller: caller, Window: now / minute}, N: 1, Ceil: limit,
+			TTL: time.Duration(minute - now%minute), Period: time.Minute},
+		store.Op{Kind: store.Add, Key: store.Key{Namespace: "hp:24h", Caller: caller, Window: now / day}, N: 1, Ceil: 100 * limit,
+			TTL: time.Duration(day - now%day), Period: 24 * time.Hour},
+	)
+	return b
+}
+
+// hotStart is the start of a minute, so a whole minute of decisions stays
+// in one window.
+var hotStart = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC).UnixNano()
+
+// TestHotPathNoRemote: once a key is warm, decisions send nothing to Redis
+// until the next flush, and allocate nothing.
+func TestHotPathNoRemote(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		t.Run("strict="+strconv.FormatBool(strict), func(t *testing.T) {
+			ctx := context.Background()
+			r, cnt := newRedis(t)
+			opts := []hybrid.Option{hybrid.WithoutFlusher()}
+			if strict {
+				opts = append(opts, hybrid.Strict())
+			}
+			h := hybrid.New(r, opts...)
+			t.Cleanup(func() { _ = h.Close() })
+			b := &store.Batch{Ops: make([]store.Op, 0, 2), Results: make([]store.Result, 0, 2)}
+			now := hotStart
+			if err := h.Do(ctx, decision(b, "warm", now, 1<<40)); err != nil || !b.Applied {
+				t.Fatalf("first Do = (applied %v, %v); want applied", b.Applied, err)
+			}
+			if err := h.Flush(ctx); err != nil {
+				t.Fatalf("Flush: %v", err)
+			}
+			cnt.Reset()
+			const runs = 1000
+			allocs := testing.AllocsPerRun(runs, func() {
+				now += 1000
+				if err := h.Do(ctx, decision(b, "warm", now, 1<<40)); err != nil || !b.Applied {
+					t.Fatalf("Do = (applied %v, %v); want applied", b.Applied, err)
+				}
+			})
+			if got := cnt.Commands(); got != 0 {
+				t.Errorf("%d warm decisions sent %d commands to Redis; want 0 between flushes", runs+1, got)
+			}
+			if allocs != 0 {
+				t.Errorf("warm Do allocates %v times per call; want 0", allocs)
+			}
+			if err := h.Flush(ctx); err != nil {
+				t.Fatalf("Flush: %v", err)
+			}
+			if got := cnt.Commands(); got != 1 {
+				t.Errorf("one flush sent %d commands; want 1", got)
+			}
+		})
+	}
+}
+
+// BenchmarkHotPath compares a warm decision (two limits) on the hybrid
+// store, which has a Redis remote, with the memory store. The hybrid goal
+// is at most 1.5× the memory store's ns/op, and 0 redis-cmds/op.
+func BenchmarkHotPath(b *testing.B) {
+	ctx := context.Background()
+	for _, keys := range []int{1, 1000} {
+		callers := make([]string, keys)
+		for i := range callers {
+			callers[i] = "caller-" + strconv.Itoa(i)
+		}
+		stores := []struct {
+			name string
+			make func(b *testing.B) (store.Store, func() int64)
+		}{
+			{"memory", func(b *testing.B) (store.Store, func() int64) {
+				return memory.New(), func() int64 { return 0 }
+			}},
+			{"hybrid", func(b *testing.B) (store.Store, func() int64) {
+				r, cnt := newRedis(b)
+				h := hybrid.New(r, hybrid.WithoutFlusher())
+				return h, cnt.Commands
+			}},
+			{"hybrid-strict", func(b *testing.B) (store.Store, func() int64) {
+				r, cnt := newRedis(b)
+				h := hybrid.New(r, hybrid.WithoutFlusher(), hybrid.Strict())
+				return h, cnt.Commands
+			}},
+		}
+		for _, st := range stores {
+			b.Run("store="+st.name+"/keys="+strconv.Itoa(keys), func(b *testing.B) {
+				s, cmds := st.make(b)
+				defer s.Close()
+				batch := &store.Batch{Ops: make([]store.Op, 0, 2), Results: make([]store.Result, 0, 2)}
+				now := hotStart
+				for _, c := range callers { // warm every key
+					if err := s.Do(ctx, decision(batch, c, now, 1<<40)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if h, ok := s.(*hybrid.Store); ok {
+					if err := h.Flush(ctx); err != nil {
+						b.Fatal(err)
+					}
+					if n := h.Len(); n != 2*keys {
+						b.Fatalf("hybrid holds %d cells; want %d", n, 2*keys)
+					}
+				}
+				before := cmds()
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					now++
+					if err := s.Do(ctx, decision(batch, callers[i%keys], now, 1<<40)); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+				b.ReportMetric(float64(cmds()-before)/float64(i), "redis-cmds/op")
+			})
+		}
+	}
+}
