@@ -123,3 +123,10 @@ func (f *fakeRemote) value(k store.Key, now int64) int64 {
 	defer f.mu.Unlock()
 	return f.peek(context.Background(), now, k)
 }
+
+// calls returns the number of Sync calls so far.
+func (f *fakeRemote) calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.syncs
+}

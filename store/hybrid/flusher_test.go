@@ -56,13 +56,13 @@ func TestFlusherInterval(t *testing.T) {
 		if got, want := f.value(minuteKey("b", now), now), bb; got != want {
 			t.Fatalf("remote count of b after one interval = %d; want %d", got, want)
 		}
-		if f.syncs != 1 {
-			t.Fatalf("one interval made %d Sync calls; want 1 for all keys", f.syncs)
+		if f.calls() != 1 {
+			t.Fatalf("one interval made %d Sync calls; want 1 for all keys", f.calls())
 		}
 		time.Sleep(3 * time.Second)
 		synctest.Wait()
-		if f.syncs != 4 {
-			t.Fatalf("four intervals made %d Sync calls; want 4 (heartbeats)", f.syncs)
+		if f.calls() != 4 {
+			t.Fatalf("four intervals made %d Sync calls; want 4 (heartbeats)", f.calls())
 		}
 		if st := h.Stats(); st.Flushes != 4 || st.Allowed != a+bb || st.PendingKeys != 0 {
 			t.Fatalf("Stats = %+v; want 4 flushes, %d allowed, 0 pending keys", st, a+bb)
@@ -84,8 +84,8 @@ func TestFlusherBackoff(t *testing.T) {
 		// 8 s (success).
 		time.Sleep(7 * time.Second)
 		synctest.Wait()
-		if f.syncs != 3 {
-			t.Fatalf("Sync calls in 7 s with 3 failures = %d; want 3 (backoff)", f.syncs)
+		if f.calls() != 3 {
+			t.Fatalf("Sync calls in 7 s with 3 failures = %d; want 3 (backoff)", f.calls())
 		}
 		if got := f.value(minuteKey("a", now), now); got != 0 {
 			t.Fatalf("remote count while failing = %d; want 0", got)
@@ -207,7 +207,7 @@ func TestFirstSight(t *testing.T) {
 
 	h := hybrid.New(f, hybrid.WithoutFlusher())
 	defer h.Close()
-	syncs := f.syncs
+	syncs := f.calls()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	admitted := 0
@@ -233,7 +233,7 @@ func TestFirstSight(t *testing.T) {
 	if admitted != 5 {
 		t.Fatalf("new process admitted %d with 5 left of the day; want 5", admitted)
 	}
-	if got := f.syncs - syncs; got != 1 {
+	if got := f.calls() - syncs; got != 1 {
 		t.Fatalf("first decisions of 8 goroutines on one caller made %d reads; want 1 (coalesced)", got)
 	}
 }
