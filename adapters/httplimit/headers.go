@@ -29,11 +29,15 @@ const (
 	// admitted, rounded up, at least 1.
 	HeaderRetryAfter = "Retry-After"
 
-	// HeaderXForwardedFor, HeaderForwarded and HeaderXRealIP name the
-	// forwarding headers ProxyHeader accepts.
+	// HeaderXForwardedFor is the de-facto forwarding header, a list of
+	// addresses each proxy appends to; ProxyHeader's default.
 	HeaderXForwardedFor = "X-Forwarded-For"
-	HeaderForwarded     = "Forwarded"
-	HeaderXRealIP       = "X-Real-Ip"
+	// HeaderForwarded is the RFC 7239 forwarding header, whose for=
+	// parameters KeyByIP reads when ProxyHeader selects it.
+	HeaderForwarded = "Forwarded"
+	// HeaderXRealIP is the single-address header some proxies set to the
+	// client they saw.
+	HeaderXRealIP = "X-Real-Ip"
 )
 
 // HeaderSet selects the rate-limit headers a Guard sends.
