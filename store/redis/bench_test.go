@@ -103,38 +103,47 @@ func BenchmarkDecision(b *testing.B) {
 }
 
 // BenchmarkParallel runs 64 concurrent callers (b.SetParallelism) over one
-// store and reports decisions/s.
+// store, with and without WithAutoPipeline, and reports decisions/s.
 func BenchmarkParallel(b *testing.B) {
 	const callers = 64
 	for _, tt := range benchAlgorithms() {
-		c, cnt, storeName := benchClient(b, callers)
-		b.Run(tt.name+"/store="+storeName+"/callers=64", func(b *testing.B) {
-			s := redis.New(c, redis.WithPrefix(redistest.Prefix(b)))
-			lim, err := limiter.New(tt.alg, limiter.WithStore(s), limiter.WithClock(benchClock()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx := context.Background()
-			if _, err := lim.Allow(ctx, "warm-up"); err != nil {
-				b.Fatal(err)
-			}
-			cnt.Reset()
-			var failed, seq atomic.Int64
-			b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				key := "tenant-" + strconv.FormatInt(seq.Add(1), 10)
-				for pb.Next() {
-					if _, err := lim.Allow(ctx, key); err != nil {
-						failed.Add(1)
-					}
+		for _, pipe := range []bool{false, true} {
+			c, cnt, storeName := benchClient(b, callers)
+			b.Run(tt.name+"/store="+storeName+"/autopipeline="+strconv.FormatBool(pipe)+"/callers=64", func(b *testing.B) {
+				opts := []redis.Option{redis.WithPrefix(redistest.Prefix(b))}
+				if pipe {
+					opts = append(opts, redis.WithAutoPipeline())
 				}
+				s := redis.New(c, opts...)
+				lim, err := limiter.New(tt.alg, limiter.WithStore(s), limiter.WithClock(benchClock()))
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx := context.Background()
+				if _, err := lim.Allow(ctx, "warm-up"); err != nil {
+					b.Fatal(err)
+				}
+				cnt.Reset()
+				var failed, seq atomic.Int64
+				var firstErr atomic.Value
+				b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					key := "tenant-" + strconv.FormatInt(seq.Add(1), 10)
+					for pb.Next() {
+						if _, err := lim.Allow(ctx, key); err != nil {
+							failed.Add(1)
+							firstErr.CompareAndSwap(nil, err)
+						}
+					}
+				})
+				if n := failed.Load(); n > 0 {
+					b.Fatalf("%d decisions failed; the first: %v", n, firstErr.Load())
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+				b.ReportMetric(float64(cnt.Commands())/float64(b.N), "redis-cmds/op")
+				b.ReportMetric(float64(cnt.RoundTrips())/float64(b.N), "round-trips/op")
 			})
-			if n := failed.Load(); n > 0 {
-				b.Fatalf("%d decisions failed", n)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
-			b.ReportMetric(float64(cnt.Commands())/float64(b.N), "redis-cmds/op")
-		})
+		}
 	}
 }

@@ -35,7 +35,11 @@ const MaxLogAppend = 1 << 20
 type Store struct {
 	// client is the caller's client; never closed here.
 	client goredis.UniversalClient
-	prefix string // escaped, prepended to every key, outside the hash tag
+	// ap is the client's asynchronous autopipeliner (WithAutoPipeline),
+	// or nil: decisions then go through client one by one.
+	ap           *goredis.AutoPipeliner
+	autoPipeline bool
+	prefix       string // escaped, prepended to every key, outside the hash tag
 
 	local  func() time.Time // WithServerTime's local clock, or nil
 	offset atomic.Int64     // server − local, ns, from the latest reply
@@ -70,11 +74,28 @@ func WithServerTime(local func() time.Time) Option {
 	return func(s *Store) { s.local = local }
 }
 
+// WithAutoPipeline sends decisions through the client's asynchronous
+// autopipeliner (go-redis's AsyncAutoPipeline, experimental in go-redis
+// v9.23): the EVALSHAs of concurrent decisions share pipelines, so many
+// decisions cost one round trip. Each decision is still one command, and
+// atomic. A decision still returns by the caller's deadline (the store stops
+// waiting; the command, already queued, may still run and charge). The
+// autopipeliner belongs to the client and stops when the client is closed;
+// if the client cannot make one, decisions go one by one.
+func WithAutoPipeline() Option {
+	return func(s *Store) { s.autoPipeline = true }
+}
+
 // New returns a store over client. It never closes client.
 func New(client goredis.UniversalClient, opts ...Option) *Store {
 	s := &Store{client: client}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.autoPipeline {
+		if ap, err := client.AsyncAutoPipeline(); err == nil {
+			s.ap = ap
+		}
 	}
 	return s
 }
@@ -303,11 +324,39 @@ func (s *Store) run(ctx context.Context, script *goredis.Script, keys []string, 
 	if err := ctx.Err(); err != nil {
 		return nil, s.wrapErr(err)
 	}
+	if s.ap != nil {
+		return s.runPipelined(ctx, script, keys, args)
+	}
 	reply, err := script.Run(ctx, s.client, keys, args...).Result()
 	if err != nil {
 		return nil, s.wrapErr(err)
 	}
 	return reply, nil
+}
+
+// runPipelined queues EVALSHA on the autopipeliner and waits for its reply
+// or the end of ctx, whichever comes first. On NOSCRIPT it loads the script
+// with the client (SCRIPT LOAD) and queues EVALSHA again.
+func (s *Store) runPipelined(ctx context.Context, script *goredis.Script, keys []string, args []any) (any, error) {
+	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
+	cmdArgs = append(cmdArgs, "evalsha", script.Hash(), len(keys))
+	for _, k := range keys {
+		cmdArgs = append(cmdArgs, k)
+	}
+	cmdArgs = append(cmdArgs, args...)
+	for attempt := 0; ; attempt++ {
+		cmd := goredis.NewCmd(ctx, cmdArgs...)
+		if err := s.ap.Submit(ctx, cmd).WaitContext(ctx); err != nil {
+			if attempt == 0 && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+				if err := script.Load(ctx, s.client).Err(); err != nil {
+					return nil, s.wrapErr(err)
+				}
+				continue
+			}
+			return nil, s.wrapErr(err)
+		}
+		return cmd.Val(), nil
+	}
 }
 
 // wrapErr maps a failure to reach or use Redis (refused, timeout, context

@@ -207,29 +207,45 @@ func TestOneCommandPerDecision(t *testing.T) {
 // decision still succeeds (EVALSHA, then EVAL), and later ones are single
 // EVALSHAs again.
 func TestNoScript(t *testing.T) {
-	c, cnt, _ := redistest.Client(t)
 	if redistest.Addr() != "" {
 		t.Skip("SCRIPT FLUSH would disturb other users of the shared REDIS_ADDR; runs on miniredis")
 	}
-	s := redis.New(c)
-	ctx := context.Background()
-	op := store.Op{Kind: store.Add, Key: store.Key{Namespace: "n", Caller: "x"}, N: 1, Ceil: 5, TTL: time.Minute}
-	for i := range 3 {
-		if err := c.ScriptFlush(ctx).Err(); i == 1 && err != nil {
-			t.Fatal(err)
-		}
-		cnt.Reset()
-		b := &store.Batch{Now: base, Ops: []store.Op{op}}
-		if err := s.Do(ctx, b); err != nil || b.Results[0].Value != int64(i+1) {
-			t.Fatalf("decision %d after SCRIPT FLUSH = %v, value %d; want nil, %d", i, err, b.Results[0].Value, i+1)
-		}
-		if cnt.Commands() != 2 {
-			t.Fatalf("decision %d after a flush sent %d commands; want 2 (EVALSHA, EVAL)", i, cnt.Commands())
-		}
+	tests := []struct {
+		name string
+		opts []redis.Option
+		cmds int64 // after a flush
+	}{
+		{"plain", nil, 2}, // EVALSHA, EVAL
+		{"autopipeline", []redis.Option{redis.WithAutoPipeline()}, 3}, // EVALSHA, SCRIPT LOAD, EVALSHA
 	}
-	cnt.Reset()
-	if err := s.Do(ctx, &store.Batch{Now: base, Ops: []store.Op{op}}); err != nil || cnt.Commands() != 1 {
-		t.Fatalf("decision with a cached script = %v, %d commands; want nil, 1", err, cnt.Commands())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, cnt, _ := redistest.Client(t)
+			s := redis.New(c, tt.opts...)
+			ctx := context.Background()
+			op := store.Op{Kind: store.Add, Key: store.Key{Namespace: "n", Caller: "x"}, N: 1, Ceil: 5, TTL: time.Minute}
+			// Warm up: connections opened now send HELLO through the hooks.
+			if err := s.Do(ctx, &store.Batch{Now: base, Ops: []store.Op{op}}); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				if err := c.ScriptFlush(ctx).Err(); err != nil {
+					t.Fatal(err)
+				}
+				cnt.Reset()
+				b := &store.Batch{Now: base, Ops: []store.Op{op}}
+				if err := s.Do(ctx, b); err != nil || b.Results[0].Value != int64(i+2) {
+					t.Fatalf("decision %d after SCRIPT FLUSH = %v, value %d; want nil, %d", i, err, b.Results[0].Value, i+2)
+				}
+				if cnt.Commands() != tt.cmds {
+					t.Fatalf("decision %d after a flush sent %d commands; want %d", i, cnt.Commands(), tt.cmds)
+				}
+			}
+			cnt.Reset()
+			if err := s.Do(ctx, &store.Batch{Now: base, Ops: []store.Op{op}}); err != nil || cnt.Commands() != 1 {
+				t.Fatalf("decision with a cached script = %v, %d commands; want nil, 1", err, cnt.Commands())
+			}
+		})
 	}
 }
 
