@@ -247,7 +247,6 @@ func (sh *shard) create(key store.Key, expires int64) *cell {
 
 // markDirty lists c for the next flush.
 func (sh *shard) markDirty(c *cell) {
-	c.active = true
 	if !c.dirty {
 		c.dirty = true
 		sh.dirty = append(sh.dirty, c)
@@ -312,7 +311,7 @@ func (s *Store) Do(ctx context.Context, b *store.Batch) error {
 			}
 			fetch = false // fail-local: decide on what is known
 		}
-		if attempt >= 2 {
+		if attempt >= 15 { // no livelock: another goroutine keeps spending what arrives
 			fetch = false
 		}
 	}
@@ -548,6 +547,7 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 				c.used += op.N
 				c.period = op.Period
 				c.idle = 0
+				c.active = true
 				sh.markDirty(c)
 			}
 		}
@@ -556,6 +556,7 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 		// flush refreshes them.
 		for i := range b.Ops {
 			if c := sh.live(b.Ops[i].Key, now); c != nil {
+				c.active = true
 				sh.markDirty(c)
 			}
 		}
@@ -638,12 +639,14 @@ func (s *Store) evalStrict(sh *shard, b *store.Batch, fetch bool) need {
 			c.total += op.N
 			c.idle = 0
 			c.lease -= op.N
+			c.active = true
 			sh.markDirty(c)
 		}
 	} else if !fits && !b.Peek {
 		for i := range b.Ops {
 			if c := sh.live(b.Ops[i].Key, now); c != nil {
 				c.ceil = b.Ops[i].Ceil
+				c.active = true
 				sh.markDirty(c)
 			}
 		}

@@ -1,0 +1,124 @@
+package hybrid_test
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/floodgate-go/floodgate/algorithms"
+	"github.com/floodgate-go/floodgate/internal/redistest"
+	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/hybrid"
+	"github.com/floodgate-go/floodgate/store/redis"
+	"github.com/floodgate-go/floodgate/store/storetest"
+)
+
+// TestEightStrictStores: eight strict hybrid stores (eight processes, each
+// with its own client) on one key of a real Redis, four goroutines each,
+// demand well above the limit: every window admits at most the limit, and
+// at least 95 % of it; after Close, Redis holds exactly what was admitted.
+func TestEightStrictStores(t *testing.T) {
+	addr := redistest.NeedAddr(t)
+	ctx := context.Background()
+	const (
+		stores, goroutines, calls = 8, 4, 80 // demand 2560 per window
+		limit                     = 1000
+		windows                   = 4
+	)
+	prefix := redistest.Prefix(t)
+	start := time.Date(2026, 11, 27, 12, 30, 0, 0, time.UTC)
+	clock := storetest.NewClock(start)
+	alg := algorithms.FixedWindow(limiter.PerMinute(limit))
+	hs := make([]*hybrid.Store, stores)
+	lims := make([]*limiter.Limiter, stores)
+	var direct *goredis.Client
+	for i := range hs {
+		c := goredis.NewClient(redistest.Options(addr))
+		t.Cleanup(func() { _ = c.Close() })
+		direct = c
+		hs[i] = hybrid.New(redis.New(c, redis.WithPrefix(prefix)), hybrid.Strict(), hybrid.WithoutFlusher(),
+			hybrid.WithClock(clock.Now), hybrid.WithProcessID("p"+strconv.Itoa(i)))
+		var err error
+		if lims[i], err = limiter.New(alg, limiter.WithStore(hs[i]), limiter.WithClock(clock.Now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flushAll := func() {
+		for _, h := range hs {
+			if err := h.Flush(ctx); err != nil {
+				t.Fatalf("Flush: %v", err)
+			}
+		}
+	}
+	admitted := make([]int64, windows)
+	for w := range windows {
+		clock.Set(start.Add(time.Duration(w)*time.Minute + time.Second))
+		flushAll() // heartbeats: every store learns there are eight
+		flushAll()
+		var ok atomic.Int64
+		var wg sync.WaitGroup
+		begin := make(chan struct{}) // all goroutines start together
+		for i := range hs {
+			for range goroutines {
+				wg.Go(func() {
+					<-begin
+					for range calls {
+						runtime.Gosched() // interleave the processes' traffic
+						res, err := lims[i].Allow(ctx, "the-key")
+						if err != nil {
+							t.Errorf("Allow: %v", err)
+							return
+						}
+						if res.Allowed {
+							ok.Add(1)
+						}
+					}
+				})
+			}
+		}
+		close(begin)
+		wg.Wait()
+		admitted[w] = ok.Load()
+		// The processes settle: idle leases go back.
+		clock.Set(start.Add(time.Duration(w)*time.Minute + 30*time.Second))
+		for range 3 {
+			flushAll()
+		}
+	}
+	for _, h := range hs {
+		if err := h.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	rs := redis.New(direct, redis.WithPrefix(prefix))
+	for w, n := range admitted {
+		t.Logf("window %d: admitted %d of limit %d (demand %d)", w, n, limit, stores*goroutines*calls)
+		if n > limit {
+			t.Errorf("window %d admitted %d; want <= %d", w, n, limit)
+		}
+		if n < limit*95/100 {
+			t.Errorf("window %d admitted %d; want >= 95%% of %d", w, n, limit)
+		}
+		now := start.Add(time.Duration(w)*time.Minute + 30*time.Second).UnixNano()
+		k := store.Key{Namespace: "fixed:1m0s", Caller: "the-key", Window: now / int64(time.Minute)}
+		b := &store.Batch{Now: now, Peek: true, Ops: []store.Op{{Kind: store.Add, Key: k, Ceil: 1 << 62, TTL: time.Hour}}}
+		if err := rs.Do(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.Results[0].Value; got != n {
+			t.Errorf("window %d: Redis holds %d after Close; want %d admitted", w, got, n)
+		}
+	}
+	var leases int64
+	for _, h := range hs {
+		leases += h.Stats().LeaseRequests
+	}
+	t.Logf("lease requests on decision paths: %d for %d decisions", leases, windows*stores*goroutines*calls)
+}
