@@ -16,55 +16,81 @@ type Policy struct {
 // incidentPolicy is 120/minute and 10,000/day.
 func incidentPolicy() Policy { return Policy{PerMinute: 120, PerDay: 10_000} }
 
-// Exact is the exact model a strategy's decisions are judged against. It
-// tracks, per tenant, how many requests the strategy actually admitted in
-// the current minute and day, across all processes: an admission that takes
-// either count past its limit is over the limit; a denial while both counts
-// have room is wrong (an exact global limiter in the same state would have
-// admitted it).
+// Exact is the exact model a strategy's decisions are judged against.
+//
+// Over the limit: it counts, per tenant, the requests the strategy actually
+// admitted in the current minute and day, across all processes; an
+// admission that takes either count past its limit is over the limit.
+//
+// Wrongly denied: beside that, it runs an exact global limiter on the same
+// request sequence (aligned minute and day windows, both limits checked
+// together, denied requests not charged); a request that limiter admits and
+// the strategy denies is wrongly denied.
 type Exact struct {
 	policy Policy
-	start  time.Time
-	minute []int64 // current minute window index per tenant
-	day    []int64
-	inMin  []int64 // admitted in that minute
-	inDay  []int64
+	own    windows // what the strategy admitted
+	ideal  windows // what the exact limiter admitted
 
 	Admitted      int64
 	Denied        int64
 	OverLimit     int64 // admitted beyond a limit
-	WronglyDenied int64 // denied with room under every limit
+	WronglyDenied int64 // denied although the exact limiter admits it
 	// MaxMinute is the most requests admitted for one tenant in one minute.
 	MaxMinute int64
+	// IdealAdmitted is how many requests the exact limiter admitted.
+	IdealAdmitted int64
 }
 
-// NewExact returns an empty model for tenants tenants. start is the
-// replay's first instant: windows are aligned on Unix time, as the
-// strategies' are.
-func NewExact(p Policy, tenants int, start time.Time) *Exact {
-	e := &Exact{policy: p, start: start,
-		minute: make([]int64, tenants), day: make([]int64, tenants),
+// windows holds per-tenant counts in the current minute and day windows.
+type windows struct {
+	minute, day  []int64 // window index per tenant
+	inMin, inDay []int64 // admitted in that window
+}
+
+func newWindows(tenants int) windows {
+	w := windows{minute: make([]int64, tenants), day: make([]int64, tenants),
 		inMin: make([]int64, tenants), inDay: make([]int64, tenants)}
-	for i := range e.minute {
-		e.minute[i], e.day[i] = -1, -1
+	for i := range w.minute {
+		w.minute[i], w.day[i] = -1, -1
 	}
-	return e
+	return w
 }
 
-// Record judges one decision at now for tenant.
+// room rolls tenant's windows to now and reports whether one more
+// admission keeps both within p.
+func (w *windows) room(p Policy, tenant int, now time.Time) bool {
+	sec := now.Unix()
+	if m := sec / 60; w.minute[tenant] != m {
+		w.minute[tenant], w.inMin[tenant] = m, 0
+	}
+	if d := sec / 86400; w.day[tenant] != d {
+		w.day[tenant], w.inDay[tenant] = d, 0
+	}
+	return w.inMin[tenant] < p.PerMinute && w.inDay[tenant] < p.PerDay
+}
+
+func (w *windows) admit(tenant int) int64 {
+	w.inMin[tenant]++
+	w.inDay[tenant]++
+	return w.inMin[tenant]
+}
+
+// NewExact returns an empty model for tenants tenants.
+func NewExact(p Policy, tenants int) *Exact {
+	return &Exact{policy: p, own: newWindows(tenants), ideal: newWindows(tenants)}
+}
+
+// Record judges one decision at now for tenant. Calls come in time order.
 func (e *Exact) Record(tenant int, now time.Time, allowed bool) {
-	m := now.Unix() / 60
-	d := now.Unix() / 86400
-	if e.minute[tenant] != m {
-		e.minute[tenant], e.inMin[tenant] = m, 0
+	idealAdmits := e.ideal.room(e.policy, tenant, now)
+	if idealAdmits {
+		e.ideal.admit(tenant)
+		e.IdealAdmitted++
 	}
-	if e.day[tenant] != d {
-		e.day[tenant], e.inDay[tenant] = d, 0
-	}
-	room := e.inMin[tenant] < e.policy.PerMinute && e.inDay[tenant] < e.policy.PerDay
+	room := e.own.room(e.policy, tenant, now)
 	if !allowed {
 		e.Denied++
-		if room {
+		if idealAdmits {
 			e.WronglyDenied++
 		}
 		return
@@ -73,9 +99,7 @@ func (e *Exact) Record(tenant int, now time.Time, allowed bool) {
 	if !room {
 		e.OverLimit++
 	}
-	e.inMin[tenant]++
-	e.inDay[tenant]++
-	e.MaxMinute = max(e.MaxMinute, e.inMin[tenant])
+	e.MaxMinute = max(e.MaxMinute, e.own.admit(tenant))
 }
 
 // Histogram records durations in logarithmic buckets with 1/64 octave

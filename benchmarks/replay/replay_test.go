@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/floodgate-go/floodgate/internal/redistest"
 )
 
 // smallWorkload is the incident's traffic over a few simulated minutes.
@@ -89,33 +91,34 @@ func TestWorkloadValidate(t *testing.T) {
 
 func TestExactModel(t *testing.T) {
 	p := Policy{PerMinute: 2, PerDay: 3}
-	at := func(d time.Duration) time.Time { return replayStart.Add(d) }
 	steps := []struct {
 		tenant  int
 		at      time.Duration
 		allowed bool
-		over    int64
-		wrong   int64
+		over    int64 // cumulative
+		wrong   int64 // cumulative
 	}{
-		{0, 0, true, 0, 0},
-		{0, time.Second, true, 0, 0},
-		{0, 2 * time.Second, true, 1, 0},            // third in the minute: over
-		{0, 3 * time.Second, false, 1, 0},           // denied with no room: right
-		{1, 3 * time.Second, false, 1, 1},           // other tenant, room: wrong
-		{0, time.Minute, false, 1, 1},               // new minute, but the day is spent (3 admitted)
-		{1, time.Minute, true, 1, 1},                // tenant 1 untouched by tenant 0
-		{0, 24 * time.Hour, false, 1, 2},            // new day and minute: room, denied
-		{0, 24*time.Hour + time.Second, true, 1, 2}, // admitted
+		{0, 0, false, 0, 1},                         // the exact limiter admits it: wrongly denied
+		{0, time.Second, true, 0, 1},                // exact: 2nd in the minute
+		{0, 2 * time.Second, true, 0, 1},            // exact denies (2/minute), own count 2: not over
+		{0, 3 * time.Second, true, 1, 1},            // own count would be 3: over
+		{1, 3 * time.Second, false, 1, 2},           // other tenant, exact admits: wrong
+		{0, time.Minute, true, 2, 2},                // own day count would be 4 > 3: over; exact admits (day 3/3)
+		{0, time.Minute + time.Second, false, 2, 2}, // exact denies: the day is spent
+		{1, time.Minute, true, 2, 2},                // tenant 1 untouched by tenant 0
+		{0, 24 * time.Hour, false, 2, 3},            // new day: exact admits, strategy denies
+		{0, 24*time.Hour + time.Second, true, 2, 3},
 	}
-	e := NewExact(p, 2, replayStart)
+	e := NewExact(p, 2)
 	for i, s := range steps {
-		e.Record(s.tenant, at(s.at), s.allowed)
+		e.Record(s.tenant, replayStart.Add(s.at), s.allowed)
 		if e.OverLimit != s.over || e.WronglyDenied != s.wrong {
 			t.Fatalf("step %d: over, wrongly denied = %d, %d; want %d, %d", i, e.OverLimit, e.WronglyDenied, s.over, s.wrong)
 		}
 	}
-	if e.Admitted != 5 || e.Denied != 4 || e.MaxMinute != 3 {
-		t.Errorf("admitted, denied, max per minute = %d, %d, %d; want 5, 4, 3", e.Admitted, e.Denied, e.MaxMinute)
+	if e.Admitted != 6 || e.Denied != 4 || e.MaxMinute != 3 || e.IdealAdmitted != 7 {
+		t.Errorf("admitted, denied, max per minute, exact admitted = %d, %d, %d, %d; want 6, 4, 3, 7",
+			e.Admitted, e.Denied, e.MaxMinute, e.IdealAdmitted)
 	}
 }
 
@@ -174,12 +177,20 @@ func TestParseCommandStats(t *testing.T) {
 // embedded miniredis.
 func replaySmall(t *testing.T, minutes int, keys ...string) map[string]*Result {
 	t.Helper()
+	return replayTenants(t, minutes, 100, keys...)
+}
+
+// replayTenants is replaySmall with tenants tenants.
+func replayTenants(t *testing.T, minutes, tenants int, keys ...string) map[string]*Result {
+	t.Helper()
+	w := smallWorkload(minutes)
+	w.Tenants = tenants
 	specs, err := selectSpecs(strings.Join(keys, ","))
 	if err != nil {
 		t.Fatal(err)
 	}
 	results, err := Replay(context.Background(), Options{
-		Workload: smallWorkload(minutes), Policy: incidentPolicy(), Interval: time.Second, Specs: specs,
+		Workload: w, Policy: incidentPolicy(), Interval: time.Second, Specs: specs, Full: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -321,5 +332,105 @@ func TestRunFlags(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestReplayFloodgate(t *testing.T) {
+	// Six simulated minutes of the incident's traffic: long enough for the
+	// hybrid store's one-time first-sight reads (one per tenant per
+	// process) to weigh little.
+	const minutes = 6
+	res := replaySmall(t, minutes, "relaxed", "strict")
+
+	r := replaySmall(t, 1, "redis")["redis"]
+	// One EVALSHA per decision; the connection handshake and the first
+	// EVAL (NOSCRIPT fallback) are the only extra commands.
+	if extra := r.Commands - r.Requests; extra < 0 || extra > 10 {
+		t.Errorf("redis store: %d commands for %d decisions; want one each (+ handshake)", r.Commands, r.Requests)
+	}
+	if r.Exact.OverLimit != 0 || r.Exact.WronglyDenied != 0 {
+		t.Errorf("redis store: over %d, wrongly denied %d; want an exact limiter", r.Exact.OverLimit, r.Exact.WronglyDenied)
+	}
+
+	rel := res["relaxed"]
+	if c := rel.CommandsPerRequest(); c > 0.02 {
+		t.Errorf("hybrid relaxed: %.4f commands/request; want ≤ 0.02 at a 1 s interval", c)
+	}
+	if rel.Exact.MaxMinute > 126 {
+		t.Errorf("hybrid relaxed: %d admitted in a tenant-minute; want ≤ 126", rel.Exact.MaxMinute)
+	}
+
+	st := res["strict"]
+	if st.Exact.OverLimit != 0 || st.Exact.MaxMinute > 120 {
+		t.Errorf("hybrid strict: %d over the limit, %d in a tenant-minute; want never over 120", st.Exact.OverLimit, st.Exact.MaxMinute)
+	}
+	if c := st.CommandsPerRequest(); c > 0.05 {
+		t.Errorf("hybrid strict: %.4f commands/request; want ≤ 0.05", c)
+	}
+	for _, h := range []*Result{rel, st} {
+		if !strings.Contains(h.Extra, "flushes") {
+			t.Errorf("%s: remark %q lacks the store statistics", h.Spec.Key, h.Extra)
+		}
+		// Flushed every simulated second by each of the three processes.
+		if want := int64(3 * minutes * 60); h.RoundTrips < want-3 {
+			t.Errorf("%s: %d round trips; want at least the %d flushes", h.Spec.Key, h.RoundTrips, want)
+		}
+	}
+}
+
+func TestEmbeddedSpans(t *testing.T) {
+	o := Options{Workload: incidentWorkload()}
+	spec := StrategySpec{EmbeddedSpan: 5 * time.Minute}
+	if got := o.workloadFor(spec).Duration; got != 5*time.Minute {
+		t.Errorf("embedded span: replays %v; want 5m", got)
+	}
+	o.Full = true
+	if got := o.workloadFor(spec).Duration; got != 3*time.Hour {
+		t.Errorf("-full: replays %v; want 3h", got)
+	}
+	o.Full, o.Shared = false, &remote{}
+	if got := o.workloadFor(spec).Duration; got != 3*time.Hour {
+		t.Errorf("real server: replays %v; want 3h", got)
+	}
+}
+
+// TestReplayRealRedisMatchesCommandStats replays a few minutes against a
+// redis-server of the test's own (a shared one runs other tests' commands
+// too) and checks that the client-side counts match INFO commandstats.
+func TestReplayRealRedisMatchesCommandStats(t *testing.T) {
+	redistest.NeedAddr(t)
+	srv := redistest.StartServer(t, 7301)
+	ctx := context.Background()
+	rs, err := newRemote(ctx, []string{srv.Addr}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rs.Close() })
+	specs, err := selectSpecs("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := smallWorkload(2)
+	results, err := Replay(ctx, Options{Workload: w, Policy: incidentPolicy(), Interval: time.Second, Specs: specs, Shared: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Duration != w.Duration {
+			t.Errorf("%s: replayed %v on a real server; want all %v", r.Spec.Key, r.Duration, w.Duration)
+		}
+		s := r.ServerSent()
+		if d := float64(s-r.Commands) / float64(r.Commands); d < -0.01 || d > 0.01 {
+			t.Errorf("%s: hook counted %d commands, INFO commandstats %d (%.2f %%); want within 1 %%", r.Spec.Key, r.Commands, s, 100*d)
+		}
+	}
+	// The run deleted its keys.
+	n, err := rs.admin.DBSize(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n > 3 { // hybrid heartbeat/flush-id keys may live on under their own names
+		keys, _ := rs.admin.Keys(ctx, "*").Result()
+		t.Errorf("%d keys left after the replay: %v", n, keys[:min(len(keys), 10)])
 	}
 }

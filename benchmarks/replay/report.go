@@ -80,18 +80,19 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 // strategy.
 func SummaryTable(results []*Result, price float64) *Table {
 	t := &Table{
-		Header: []string{"strategy", "commands/hour", "commands/request", fmt.Sprintf("cost/day at $%.2f/10k", price),
+		Header: []string{"strategy", "replayed", "commands/hour", "commands/request", fmt.Sprintf("cost/day at $%.2f/10k", price),
 			"over the limit", "wrongly denied", "p50 decision", "p99 decision"},
-		Right: []bool{false, true, true, true, true, true, true, true},
+		Right: []bool{false, true, true, true, true, true, true, true, true},
 	}
 	for _, r := range results {
 		t.Rows = append(t.Rows, []string{
 			r.Spec.Name,
+			fmtSpan(r.Duration),
 			groupInt(int64(math.Round(r.CommandsPerHour()))),
 			fmtRatio(r.CommandsPerRequest()),
 			"$" + groupFloat(r.CostPerDay(price)),
-			groupInt(r.Exact.OverLimit),
-			groupInt(r.Exact.WronglyDenied),
+			countShare(r.Exact.OverLimit, r.Requests),
+			countShare(r.Exact.WronglyDenied, r.Requests),
 			fmtDuration(r.Latency.Quantile(0.50)),
 			fmtDuration(r.Latency.Quantile(0.99)),
 		})
@@ -131,6 +132,33 @@ func AccuracyTable(results []*Result) *Table {
 			groupInt(e.OverLimit), groupInt(e.WronglyDenied), groupInt(e.MaxMinute), fmtDuration(r.Wall)})
 	}
 	return t
+}
+
+// countShare formats n and its share of total: "1,234 (0.56 %)".
+func countShare(n, total int64) string {
+	if n == 0 || total == 0 {
+		return groupInt(n)
+	}
+	pct := 100 * float64(n) / float64(total)
+	prec := 2
+	if pct >= 10 {
+		prec = 1
+	}
+	return groupInt(n) + " (" + strconv.FormatFloat(pct, 'f', prec, 64) + " %)"
+}
+
+// fmtSpan formats a simulated span: "3 h", "30 min", "1 h 30 min", "45 s".
+func fmtSpan(d time.Duration) string {
+	h, m := int64(d/time.Hour), int64(d%time.Hour/time.Minute)
+	switch {
+	case d%time.Minute != 0:
+		return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + " s"
+	case h > 0 && m > 0:
+		return strconv.FormatInt(h, 10) + " h " + strconv.FormatInt(m, 10) + " min"
+	case h > 0:
+		return strconv.FormatInt(h, 10) + " h"
+	}
+	return strconv.FormatInt(m, 10) + " min"
 }
 
 func fmtPercent(want, got int64) string {

@@ -105,7 +105,7 @@ func Run(ctx context.Context, w Workload, p Policy, spec StrategySpec, srv Serve
 		}
 	}()
 
-	res := &Result{Spec: spec, Duration: w.Duration, Exact: NewExact(p, w.Tenants, replayStart), Latency: new(Histogram)}
+	res := &Result{Spec: spec, Duration: w.Duration, Exact: NewExact(p, w.Tenants), Latency: new(Histogram)}
 	// Background work of process i is due at next[i]; processes are
 	// staggered over one period, as real processes are not in step.
 	every := s.Every()
@@ -187,6 +187,9 @@ func Run(ctx context.Context, w Workload, p Policy, spec StrategySpec, srv Serve
 	if ps, ok := s.(*periodic); ok {
 		res.Extra = fmt.Sprintf("Redis's day counters say %d requests; the processes admitted %d (%.1f×: whole counts pushed every sync)",
 			ps.RedisDayTotal(), res.Exact.Admitted, float64(ps.RedisDayTotal())/float64(max(res.Exact.Admitted, 1)))
+	}
+	if fs, ok := s.(*floodgateStrategy); ok {
+		res.Extra = fs.remark()
 	}
 	if prog != nil {
 		prog.done.Store(res.Requests)

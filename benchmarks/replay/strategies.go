@@ -31,6 +31,13 @@ type StrategySpec struct {
 	Name  string // label in the table
 	Note  string // footnote
 	Build func(env *Env) (Strategy, error)
+	// EmbeddedSpan, when positive, caps the simulated time this strategy
+	// replays on the embedded miniredis (unless -full): miniredis runs each
+	// Lua script in a fresh interpreter, hundreds of times slower than
+	// Redis, and a strategy that runs a script per request or many per
+	// second would take minutes. Per-hour figures are then measured over
+	// the shorter span.
+	EmbeddedSpan time.Duration
 }
 
 // Env is what a strategy is built from.
