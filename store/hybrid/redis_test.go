@@ -1,7 +1,10 @@
 package hybrid_test
 
 import (
+	"context"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/store"
@@ -15,7 +18,9 @@ import (
 func newRedis(t testing.TB) (*redis.Store, *redistest.Counter) {
 	t.Helper()
 	c, cnt, _ := redistest.Client(t)
-	return redis.New(c, redis.WithPrefix(redistest.Prefix(t))), cnt
+	prefix := redistest.Prefix(t)
+	redistest.CleanupPrefix(t, c, prefix)
+	return redis.New(c, redis.WithPrefix(prefix)), cnt
 }
 
 func TestConformanceRedis(t *testing.T) {
@@ -33,4 +38,81 @@ func TestConformanceRedis(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestConformanceCluster runs the suite on a Redis Cluster
+// (REDIS_CLUSTER_ADDRS), where a flush is one command per slot group.
+func TestConformanceCluster(t *testing.T) {
+	c, _ := redistest.ClusterClient(t)
+	for _, strict := range []bool{false, true} {
+		opts := []hybrid.Option{hybrid.WithoutFlusher()}
+		if strict {
+			opts = append(opts, hybrid.Strict())
+		}
+		t.Run("strict="+strconv.FormatBool(strict), func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) store.Store {
+				prefix := redistest.Prefix(t)
+				redistest.CleanupPrefix(t, c, prefix)
+				return hybrid.New(redis.New(c, redis.WithPrefix(prefix)), opts...)
+			})
+		})
+	}
+}
+
+// TestClusterSlotGroups: on a Redis Cluster, one flush of many callers'
+// deltas is one command per slot group, with no CROSSSLOT, and lands once.
+func TestClusterSlotGroups(t *testing.T) {
+	c, cnt := redistest.ClusterClient(t)
+	ctx := context.Background()
+	prefix := redistest.Prefix(t)
+	redistest.CleanupPrefix(t, c, prefix)
+	r := redis.New(c, redis.WithPrefix(prefix))
+	h := hybrid.New(r, hybrid.WithoutFlusher())
+	defer h.Close()
+	const callers = 300
+	b := &store.Batch{}
+	slots := map[uint16]bool{}
+	for i := range callers {
+		caller := "c" + strconv.Itoa(i)
+		slots[slotOf(store.HashTag(caller))] = true
+		for range 3 {
+			b.Reset()
+			decision(b, caller, hotStart, 100)
+			b.Ops = b.Ops[:1]
+			if err := h.Do(ctx, b); err != nil || !b.Applied {
+				t.Fatalf("Do(%s) = (applied %v, %v)", caller, b.Applied, err)
+			}
+		}
+	}
+	cnt.Reset()
+	if err := h.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if got := cnt.Commands(); got < int64(len(slots)) || got > int64(len(slots))+3 {
+		t.Fatalf("flush of %d callers in %d slots sent %d commands; want one per slot group (+ script loads)", callers, len(slots), got)
+	}
+	for i := range callers {
+		k := minuteKey("c"+strconv.Itoa(i), hotStart)
+		pb := &store.Batch{Now: hotStart, Peek: true, Ops: []store.Op{{Kind: store.Add, Key: k, Ceil: 1 << 62, TTL: time.Hour}}}
+		if err := r.Do(ctx, pb); err != nil || pb.Results[0].Value != 3 {
+			t.Fatalf("Redis count of %v = (%d, %v); want 3", k, pb.Results[0].Value, err)
+		}
+	}
+}
+
+// slotOf is the Redis Cluster slot of a hash tag (CRC16-XMODEM mod 16384).
+func slotOf(tag string) uint16 {
+	tag = tag[1 : len(tag)-1]
+	var crc uint16
+	for i := 0; i < len(tag); i++ {
+		crc ^= uint16(tag[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc % 16384
 }
