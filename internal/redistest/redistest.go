@@ -103,7 +103,9 @@ func ClusterAddrs() []string {
 // Options returns the client options this project recommends (see
 // docs/stores.md), for addr: context deadlines honoured, no retry of a
 // command whose reply may have been lost, one dial attempt per connection
-// (a refused connection fails at once).
+// (a refused connection fails at once). Read and write timeouts are a
+// generous 10 s: miniredis runs scripts slowly under the race detector, and
+// tests that need a bound pass a context deadline.
 func Options(addr string) *goredis.Options {
 	return &goredis.Options{
 		Addr:                  addr,
@@ -111,8 +113,8 @@ func Options(addr string) *goredis.Options {
 		MaxRetries:            -1,
 		DialerRetries:         1,
 		DialTimeout:           time.Second,
-		ReadTimeout:           time.Second,
-		WriteTimeout:          time.Second,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
 	}
 }
 
@@ -149,8 +151,8 @@ func ClusterClient(t testing.TB) (*goredis.ClusterClient, *Counter) {
 		MaxRetries:            -1,
 		DialerRetries:         1,
 		DialTimeout:           time.Second,
-		ReadTimeout:           time.Second,
-		WriteTimeout:          time.Second,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	cnt := new(Counter)
