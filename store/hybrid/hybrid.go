@@ -580,7 +580,11 @@ func (s *Store) share(c *cell, op *store.Op, prior, procs int64) bool {
 		}
 	}
 	left := op.Ceil - max(synced, op.Floor) - prior
-	return usedHere+op.N <= left/(2*procs)
+	share := left / (2 * procs)
+	if share < op.N && left >= procs*op.N {
+		share = op.N // the last units: one request per process and interval, while each can have one
+	}
+	return usedHere+op.N <= share
 }
 
 // evalStrict decides b from the local leases. It returns needLease, having
