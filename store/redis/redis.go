@@ -29,9 +29,17 @@ const MaxLogAppend = 1 << 20
 // streams, trimmed with MINID; see docs/stores.md. All keys of a batch share
 // the caller's hash tag, so batches run in Redis Cluster.
 //
-// A Store is safe for concurrent use and starts no goroutine. Close marks it
-// closed; it never closes the client, which belongs to the caller. Its zero
-// value is not usable; call New.
+// A Store is safe for concurrent use and starts no goroutine (with
+// WithAutoPipeline it uses the client's autopipeliner, whose goroutines the
+// client owns and stops when closed). Close marks it closed; it never closes
+// the client, which belongs to the caller. Its zero value is not usable;
+// call New.
+//
+// For the other files of this package (the hybrid store's sync.go): the
+// client field is the caller's client, run runs any script with EVALSHA and
+// the NOSCRIPT fallback (through the autopipeliner when on), wrapErr maps a
+// failure to store.ErrUnavailable, key encodes a store.Key with the prefix,
+// and luaInt is the exact int64 Lua library scripts may prepend.
 type Store struct {
 	// client is the caller's client; never closed here.
 	client goredis.UniversalClient
