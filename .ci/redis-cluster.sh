@@ -6,9 +6,11 @@
 #   .ci/redis-cluster.sh stop
 #
 # No persistence; state lives under /tmp/floodgate-cluster/<port>.
+# REDIS_CLUSTER_PORTS="7110 7111 7112" picks other ports (to test this script
+# without disturbing a cluster in use).
 set -euo pipefail
 
-PORTS=(7000 7001 7002)
+read -r -a PORTS <<< "${REDIS_CLUSTER_PORTS:-7000 7001 7002}"
 ROOT=/tmp/floodgate-cluster
 
 cluster_ok() {
@@ -30,32 +32,24 @@ start() {
     echo "redis cluster already up on ${PORTS[*]}"
     return 0
   fi
-  local p
+  # Anything less than a healthy cluster (some nodes down, a half-made
+  # cluster) is torn down and made again: it holds only test data.
+  stop >/dev/null
+  local p addrs=()
   for p in "${PORTS[@]}"; do
-    if redis-cli -p "$p" ping >/dev/null 2>&1; then
-      continue
-    fi
-    rm -rf "$ROOT/$p"
     mkdir -p "$ROOT/$p"
     redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
       --cluster-config-file "$ROOT/$p/nodes.conf" --cluster-node-timeout 5000 \
       --save "" --appendonly no --dir "$ROOT/$p" \
       --daemonize yes --pidfile "$ROOT/$p/redis.pid" --logfile "$ROOT/$p/redis.log"
+    addrs+=("127.0.0.1:$p")
   done
   for _ in $(seq 1 100); do
     all_up && break
     sleep 0.05
   done
   all_up || { echo "redis cluster nodes did not start" >&2; return 1; }
-  if ! cluster_ok; then
-    # A node that already knows other nodes means a half-made cluster: let
-    # the create below fail loudly rather than guess.
-    local addrs=()
-    for p in "${PORTS[@]}"; do addrs+=("127.0.0.1:$p"); done
-    if [ "$(redis-cli -p "${PORTS[0]}" cluster info | grep '^cluster_known_nodes:' | tr -d '\r' | cut -d: -f2)" = "1" ]; then
-      redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
-    fi
-  fi
+  redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
   for _ in $(seq 1 200); do
     if cluster_ok; then
       echo "redis cluster up on ${PORTS[*]}"
@@ -72,7 +66,13 @@ stop() {
   for p in "${PORTS[@]}"; do
     redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true
   done
-  rm -rf "$ROOT"
+  for p in "${PORTS[@]}"; do
+    for _ in $(seq 1 100); do
+      redis-cli -p "$p" ping >/dev/null 2>&1 || break
+      sleep 0.05
+    done
+    rm -rf "${ROOT:?}/$p"
+  done
   echo "redis cluster stopped"
 }
 
