@@ -424,7 +424,13 @@ func (g *Guard) report(r *http.Request, err error) {
 	g.hook(r, err)
 }
 
+// slogHook is the default error hook. It logs the path, not the query,
+// which may hold credentials.
 func slogHook(r *http.Request, err error) {
+	p := ""
+	if r.URL != nil {
+		p = r.URL.Path
+	}
 	slog.Default().LogAttrs(r.Context(), slog.LevelError, "floodgate: rate limiter failed",
-		slog.String("method", r.Method), slog.String("uri", r.RequestURI), slog.Any("error", err))
+		slog.String("method", r.Method), slog.String("path", p), slog.Any("error", err))
 }

@@ -1,6 +1,7 @@
 package httplimit_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -342,6 +343,27 @@ func TestStoreFailure(t *testing.T) {
 				t.Errorf("hook calls after one more second = %d; want 2", hooked.Load())
 			}
 		})
+	}
+}
+
+// TestDefaultHookLogs: without ErrorHook, failures go to slog's default
+// logger, once per second, with the path but not the query.
+func TestDefaultHookLogs(t *testing.T) {
+	var buf bytes.Buffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+	clk := newClock(start)
+	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(5)), new(failStore), clk)
+	h := httplimit.Middleware(lim, httplimit.WithClock(clk.Now))(okHandler)
+	for range 10 {
+		get(h, "/orders?api_key=hunter2", "192.0.2.1:1")
+	}
+	out := buf.String()
+	if n := strings.Count(out, "rate limiter failed"); n != 1 {
+		t.Errorf("%d log records for 10 failures in one instant; want 1:\n%s", n, out)
+	}
+	if !strings.Contains(out, "path=/orders") || strings.Contains(out, "hunter2") || !strings.Contains(out, "unavailable") {
+		t.Errorf("log record = %q; want the path and the error, not the query", out)
 	}
 }
 
