@@ -482,15 +482,8 @@ func (sh *shard) count(ok, applied bool) {
 // nothing, when a long-lived cell must first be read from the remote.
 func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 	now := b.Now
-	if fetch {
-		for i := range b.Ops {
-			op := &b.Ops[i]
-			if op.Kind == store.Add && op.Period >= s.longPeriod && sh.live(op.Key, now) == nil && !s.down.Load() {
-				return needRead
-			}
-		}
-	}
 	procs := s.procs.Load()
+	var cells [store.MaxOps]*cell // looked up once, written below
 	fits := true
 	for i := range b.Ops {
 		op, r := &b.Ops[i], &b.Results[i]
@@ -502,6 +495,10 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 			continue
 		}
 		c := sh.live(op.Key, now)
+		if c == nil && fetch && op.Period >= s.longPeriod && !s.down.Load() {
+			return needRead // nothing written yet
+		}
+		cells[i] = c
 		var v int64
 		if c != nil {
 			v = c.view
@@ -536,9 +533,11 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 				sh.applyLog(op, now, r)
 				continue
 			}
-			c := sh.live(op.Key, now)
-			if c == nil {
-				c = sh.create(op.Key, 0)
+			c := cells[i]
+			if c == nil || c.gone {
+				if c = sh.live(op.Key, now); c == nil {
+					c = sh.create(op.Key, 0)
+				}
 			}
 			c.view = r.Value
 			c.expires = now + int64(op.TTL)
@@ -555,7 +554,7 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 		// Denied: nothing written, but the cells are active, so the next
 		// flush refreshes them.
 		for i := range b.Ops {
-			if c := sh.live(b.Ops[i].Key, now); c != nil {
+			if c := cells[i]; c != nil && !c.gone {
 				c.active = true
 				sh.markDirty(c)
 			}
@@ -594,10 +593,12 @@ func (s *Store) share(c *cell, op *store.Op, prior, procs int64) bool {
 func (s *Store) evalStrict(sh *shard, b *store.Batch, fetch bool) need {
 	now := b.Now
 	fits, lacking, final := true, false, false
+	var cells [store.MaxOps]*cell // looked up once, written below
 	for i := range b.Ops {
 		op, r := &b.Ops[i], &b.Results[i]
 		*r = store.Result{}
 		c := sh.live(op.Key, now)
+		cells[i] = c
 		var view, lease int64
 		if c != nil {
 			view, lease = c.view, c.lease
@@ -633,9 +634,11 @@ func (s *Store) evalStrict(sh *shard, b *store.Batch, fetch bool) need {
 	if fits && !b.Peek {
 		for i := range b.Ops {
 			op := &b.Ops[i]
-			c := sh.live(op.Key, now)
-			if c == nil { // an op with N <= 0 on a cell never leased
-				c = sh.create(op.Key, 0)
+			c := cells[i]
+			if c == nil || c.gone {
+				if c = sh.live(op.Key, now); c == nil { // N <= 0 on a cell never leased
+					c = sh.create(op.Key, 0)
+				}
 			}
 			c.expires = max(c.expires, now+int64(op.TTL))
 			c.ceil, c.period = op.Ceil, op.Period
@@ -648,7 +651,7 @@ func (s *Store) evalStrict(sh *shard, b *store.Batch, fetch bool) need {
 		}
 	} else if !fits && !b.Peek {
 		for i := range b.Ops {
-			if c := sh.live(b.Ops[i].Key, now); c != nil {
+			if c := cells[i]; c != nil && !c.gone {
 				c.ceil = b.Ops[i].Ceil
 				c.active = true
 				sh.markDirty(c)
