@@ -385,3 +385,43 @@ func TestServerTime(t *testing.T) {
 		t.Fatalf("Now without WithServerTime = %v; want the zero Time", got)
 	}
 }
+
+// TestSameKeyTwice checks batches naming one key in two ops: every op sees
+// the state from before the batch; the adds' last write wins; the log gets
+// both appends, at increasing stream IDs.
+func TestSameKeyTwice(t *testing.T) {
+	rs, _, _ := newStore(t)
+	ctx := context.Background()
+	cell := store.Key{Namespace: "a", Caller: "dup"}
+	lg := store.Key{Namespace: "l", Caller: "dup"}
+	add := func(n int64) store.Op { return store.Op{Kind: store.Add, Key: cell, N: n, Ceil: 10, TTL: time.Hour} }
+	app := func(n int64) store.Op { return store.Op{Kind: store.Log, Key: lg, N: n, Ceil: 9, Window: time.Hour} }
+	steps := []struct {
+		at      int64
+		ops     []store.Op
+		applied bool
+		want    []store.Result // Oldest and Newest relative to base
+	}{
+		{0, []store.Op{add(2), add(3)}, true, []store.Result{{Value: 2}, {Value: 3}}},
+		{1, []store.Op{add(1)}, true, []store.Result{{Value: 4}}}, // 3 + 1: the last write won
+		{2, []store.Op{app(2), app(3)}, true, []store.Result{{Value: 2, Oldest: 2, Newest: 2}, {Value: 3, Oldest: 2, Newest: 2}}},
+		{2, []store.Op{app(1), app(1)}, true, []store.Result{{Value: 6, Oldest: 2, Newest: 2}, {Value: 6, Oldest: 2, Newest: 2}}},
+		{1, []store.Op{app(0)}, true, []store.Result{{Value: 7, Oldest: 2, Newest: 2}}}, // 5 + 2 entries, all at +2
+		{3, []store.Op{app(4)}, false, []store.Result{{Value: 7, Oldest: 2, Newest: 2}}},
+	}
+	for i, st := range steps {
+		b := &store.Batch{Now: base + st.at, Ops: st.ops}
+		if err := rs.Do(ctx, b); err != nil {
+			t.Fatalf("step %d: Do: %v", i, err)
+		}
+		for j := range st.want {
+			if st.ops[j].Kind == store.Log {
+				st.want[j].Oldest += base
+				st.want[j].Newest += base
+			}
+		}
+		if b.Applied != st.applied || fmt.Sprint(b.Results) != fmt.Sprint(st.want) {
+			t.Fatalf("step %d: applied %v %+v; want %v %+v", i, b.Applied, b.Results, st.applied, st.want)
+		}
+	}
+}
