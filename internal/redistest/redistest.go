@@ -228,8 +228,8 @@ func Total(stats map[string]int64) int64 {
 // Server is a throwaway redis-server process on a local port, with no
 // persistence. Start it with StartServer.
 type Server struct {
-	Port int
-	Addr string
+	Port int    // the port it listens on, on 127.0.0.1
+	Addr string // "127.0.0.1:<port>"
 
 	t   testing.TB
 	dir string

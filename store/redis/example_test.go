@@ -61,3 +61,38 @@ func Example() {
 	// 12:01 allowed=true remaining=0 limit=3/24h0m0s
 	// 12:02 allowed=false remaining=0 limit=3/24h0m0s
 }
+
+// ExampleWithServerTime decides on the Redis server's clock rather than the
+// local one: this process's clock is an hour and ten seconds behind. The
+// first decision, made before any reply, uses the local clock; from the
+// first reply on, the store's Now (the limiter's clock) follows the server's.
+func ExampleWithServerTime() {
+	mr, err := miniredis.Run()
+	if err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+	server := time.Date(2026, 11, 27, 12, 0, 30, 0, time.UTC)
+	mr.SetTime(server) // the clock miniredis answers TIME with
+	client := goredis.NewClient(&goredis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	defer client.Close()
+
+	local := func() time.Time { return server.Add(-time.Hour - 10*time.Second) } // skewed
+	s := redis.New(client, redis.WithServerTime(local))
+	lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(10)),
+		limiter.WithStore(s), limiter.WithClock(s.Now))
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	for range 2 {
+		res, err := lim.Allow(ctx, "tenant-42")
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("store clock %s, window resets in %v\n", s.Now().Format("15:04:05"), res.ResetAfter.Round(time.Second))
+	}
+	// Output:
+	// store clock 12:00:30, window resets in 40s
+	// store clock 12:00:30, window resets in 30s
+}
