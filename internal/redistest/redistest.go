@@ -179,6 +179,10 @@ func CommandStats(ctx context.Context, c goredis.UniversalClient) (map[string]in
 	if err != nil {
 		return nil, err
 	}
+	return parseCommandStats(info)
+}
+
+func parseCommandStats(info string) (map[string]int64, error) {
 	stats := map[string]int64{}
 	sc := bufio.NewScanner(strings.NewReader(info))
 	for sc.Scan() {
