@@ -275,9 +275,16 @@ func (s *Server) Start() {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
+		info, err := c.Info(ctx, "server").Result()
 		cancel()
 		if err == nil {
+			// The server answering must be ours, not another process's on a
+			// port this test should not have picked.
+			want := "process_id:" + strconv.Itoa(cmd.Process.Pid) + "\r\n"
+			if !strings.Contains(info, want) {
+				s.Stop()
+				s.t.Fatalf("redistest: another redis-server answers on %s; pick another port", s.Addr)
+			}
 			return
 		}
 		if time.Now().After(deadline) {
