@@ -17,11 +17,11 @@ import (
 // floodgateSpecs returns the strategies built on floodgate's stores.
 func floodgateSpecs() []StrategySpec {
 	return []StrategySpec{
-		{Key: "redis", Name: "floodgate Redis store", EmbeddedSpan: 2 * time.Minute,
+		{Key: "redis", Name: "floodgate Redis store", EmbeddedSpan: time.Minute,
 			Build: func(env *Env) (Strategy, error) { return newFloodgate(env, nil) }},
-		{Key: "relaxed", Name: "floodgate hybrid, relaxed", EmbeddedSpan: 30 * time.Minute,
+		{Key: "relaxed", Name: "floodgate hybrid, relaxed", EmbeddedSpan: 20 * time.Minute,
 			Build: func(env *Env) (Strategy, error) { return newFloodgate(env, []hybrid.Option{}) }},
-		{Key: "strict", Name: "floodgate hybrid, strict", EmbeddedSpan: 30 * time.Minute,
+		{Key: "strict", Name: "floodgate hybrid, strict", EmbeddedSpan: 20 * time.Minute,
 			Build: func(env *Env) (Strategy, error) { return newFloodgate(env, []hybrid.Option{hybrid.Strict()}) }},
 	}
 }

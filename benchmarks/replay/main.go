@@ -174,6 +174,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		defer srv.Close()
 		opts.Shared = srv
 	}
+	if opts.Shared == nil && os.Getenv("GOMAXPROCS") == "" {
+		// A client and its embedded miniredis take turns, one command at a
+		// time: on one P each hands over to the other without a wake-up
+		// across CPUs, which makes the replay about 1.5× faster.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	}
 	if cfg.Progress {
 		opts.OnProgress = progressLine(stderr)
 	}
@@ -312,8 +318,8 @@ func report(w io.Writer, cfg Config, results []*Result, o Options, wall time.Dur
 	}
 	fmt.Fprintf(w, "Incident replay: %.0f requests/s over %d tenants (Zipf s=%.2f, seed %d), %d/minute + %d/day per tenant,\n",
 		wl.Rate, wl.Tenants, wl.ZipfS, wl.Seed, cfg.Policy.PerMinute, cfg.Policy.PerDay)
-	fmt.Fprintf(w, "%d processes, %s simulated, hybrid flush every %v; Redis: %s; replayed in %.1f s on %d CPUs.\n\n",
-		wl.Procs, fmtSpan(wl.Duration), cfg.Interval, server, wall.Seconds(), runtime.NumCPU())
+	fmt.Fprintf(w, "%d processes, %s simulated, hybrid flush every %v; Redis: %s; replayed in %.1f s (%d CPUs, GOMAXPROCS %d).\n\n",
+		wl.Procs, fmtSpan(wl.Duration), cfg.Interval, server, wall.Seconds(), runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	write := func(t *Table) error {
 		if cfg.Markdown {
 			return t.WriteMarkdown(w)
@@ -342,7 +348,7 @@ func report(w io.Writer, cfg Config, results []*Result, o Options, wall time.Dur
 	}
 	for _, r := range results {
 		if r.Duration < wl.Duration {
-			fmt.Fprintf(w, "- %s: replayed over the first %s only (-full replays it all): the embedded miniredis runs each Lua script in a fresh interpreter, far slower than Redis; per-hour figures are measured over that span.\n",
+			fmt.Fprintf(w, "- %s: replayed over the first %s only (-full replays it all, in minutes): the embedded miniredis is far slower than Redis (a goroutine hand-off per command, a fresh Lua interpreter per script); per-hour figures are measured over that span.\n",
 				r.Spec.Name, fmtSpan(r.Duration))
 		}
 	}

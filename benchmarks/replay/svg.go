@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 )
 
 // chartColors are distinguishable on white, one per strategy.
@@ -14,8 +15,8 @@ var chartColors = []string{"#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd"
 // minute as a line chart with a logarithmic y axis, in plain SVG.
 func WriteSVG(w io.Writer, results []*Result, title string) error {
 	const (
-		width, height         = 960, 480
-		left, right, top, bot = 80, 250, 50, 60
+		width, height         = 1000, 480
+		left, right, top, bot = 80, 290, 50, 60
 		plotW, plotH          = width - left - right, height - top - bot
 	)
 	minutes, peak := 0, int64(1)
@@ -72,7 +73,11 @@ func WriteSVG(w io.Writer, results []*Result, title string) error {
 		ly := top + 10 + i*36
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", left+plotW+14, ly, left+plotW+34, ly, color)
 		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", left+plotW+40, ly+4, xmlEscape(r.Spec.Name))
-		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">%s commands/request</text>`+"\n", left+plotW+40, ly+19, fmtRatio(r.CommandsPerRequest()))
+		sub := fmtRatio(r.CommandsPerRequest()) + " commands/request"
+		if r.Duration < time.Duration(minutes)*time.Minute {
+			sub += ", first " + fmtSpan(r.Duration)
+		}
+		fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555">%s</text>`+"\n", left+plotW+40, ly+19, xmlEscape(sub))
 	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
