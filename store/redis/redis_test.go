@@ -275,14 +275,21 @@ func TestErrors(t *testing.T) {
 	}
 
 	if mr != nil {
-		// Server-side failures: OOM-like errors and a server that is gone.
-		mr.SetError("OOM command not allowed when used memory > 'maxmemory'.")
-		if err := s.Do(ctx, ok); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "OOM") {
-			t.Errorf("Do on OOM = %v; want ErrUnavailable with the OOM cause", err)
-		}
-		mr.SetError("CLUSTERDOWN The cluster is down")
-		if err := s.Reset(ctx, k); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "CLUSTERDOWN") {
-			t.Errorf("Reset on CLUSTERDOWN = %v; want ErrUnavailable with the cause", err)
+		// Server-side failures, then a server that is gone.
+		for _, reply := range []string{
+			"OOM command not allowed when used memory > 'maxmemory'.",
+			"CLUSTERDOWN The cluster is down",
+			"LOADING Redis is loading the dataset in memory",
+			"READONLY You can't write against a read only replica.",
+		} {
+			code, _, _ := strings.Cut(reply, " ")
+			mr.SetError(reply)
+			if err := s.Do(ctx, ok); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), code) || ok.Applied {
+				t.Errorf("Do on %s = %v, applied %v; want ErrUnavailable with the cause", code, err, ok.Applied)
+			}
+			if err := s.Reset(ctx, k); !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), code) {
+				t.Errorf("Reset on %s = %v; want ErrUnavailable with the cause", code, err)
+			}
 		}
 		mr.SetError("")
 		mr.Close()
