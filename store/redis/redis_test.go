@@ -319,6 +319,19 @@ func TestErrors(t *testing.T) {
 // them all (one DEL per caller, in one pipeline) and nothing else.
 func TestResetManyCallers(t *testing.T) {
 	s, cnt, _ := newStore(t)
+	testResetManyCallers(t, s, cnt)
+}
+
+// TestResetManyCallersCluster is TestResetManyCallers on the Redis Cluster
+// at REDIS_CLUSTER_ADDRS: the callers' keys live in different slots.
+func TestResetManyCallersCluster(t *testing.T) {
+	c, cnt := redistest.ClusterClient(t)
+	prefix := redistest.Prefix(t)
+	redistest.CleanupPrefix(t, c, prefix)
+	testResetManyCallers(t, redis.New(c, redis.WithPrefix(prefix)), cnt)
+}
+
+func testResetManyCallers(t *testing.T, s *redis.Store, cnt *redistest.Counter) {
 	ctx := context.Background()
 	callers := []string{"a", "b{", "c}"}
 	var keys []store.Key
