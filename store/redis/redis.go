@@ -180,10 +180,9 @@ func (s *Store) encode(b *store.Batch) ([]string, []any) {
 				keys = append(keys, s.key(op.Prior))
 				prior = len(keys) // 1-based index in KEYS
 			}
-			args = append(args, "a",
-				strconv.FormatInt(op.N, 10),
-				strconv.FormatInt(op.Floor, 10),
-				strconv.FormatInt(op.Ceil, 10),
+			// go-redis sends int64s as decimal strings; the script
+			// parses them exactly (luaInt).
+			args = append(args, "a", op.N, op.Floor, op.Ceil,
 				op.PriorWeight, prior, ceilMillis(op.TTL))
 		default: // store.Log
 			now := max(b.Now, 0) // stream IDs cannot go below 0-1
