@@ -290,7 +290,14 @@ func (s *Store) fold(fb *flushBatch) {
 			}
 			c.syncs++
 			c.synced = res.Value
-			c.view = max(c.view, res.Value+c.pend)
+			if c.floored {
+				// The floors raised the view locally: never go below it.
+				c.view = max(c.view, res.Value+c.pend)
+			} else {
+				// A counter: the global total and what was admitted here
+				// since, exactly (resets and refunds by others included).
+				c.view = res.Value + c.pend
+			}
 			c.fly = 0
 			c.known = true
 		}

@@ -8,8 +8,11 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/floodgate-go/floodgate/algorithms"
+	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/hybrid"
+	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
 // allow runs n single-op decisions (limit per minute) on caller at now and
@@ -263,5 +266,106 @@ func TestDroppedDeltas(t *testing.T) {
 	}
 	if h.Len() > 32 {
 		t.Fatalf("Len = %d; want <= 32", h.Len())
+	}
+}
+
+// TestResetElsewhere: a reset made through another process reaches this
+// one at its next flush (a counter's view follows the global total).
+func TestResetElsewhere(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeRemote()
+	a := hybrid.New(f, hybrid.WithoutFlusher())
+	defer a.Close()
+	op := hybrid.New(f, hybrid.WithoutFlusher())
+	defer op.Close()
+	if got := allow(t, a, "t", hotStart, 10, 5); got != 5 {
+		t.Fatalf("admitted %d of 10 with limit 5; want 5", got)
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Reset(ctx, minuteKey("t", hotStart)); err != nil {
+		t.Fatal(err)
+	}
+	if got := allow(t, a, "t", hotStart, 1, 5); got != 0 {
+		t.Fatalf("before its flush, process A admitted %d; want 0 (it has not heard of the reset)", got)
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := allow(t, a, "t", hotStart, 10, 5); got != 5 {
+		t.Fatalf("after the reset and a flush, process A admitted %d; want 5", got)
+	}
+}
+
+// TestTokenBucketWriteBehind: a token bucket written behind by one process
+// is seen by another after their flushes, and refills for both.
+func TestTokenBucketWriteBehind(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeRemote()
+	clock := storetest.NewClock(time.Unix(0, hotStart))
+	var lims [2]*limiter.Limiter
+	var stores [2]*hybrid.Store
+	for i := range stores {
+		stores[i] = hybrid.New(f, hybrid.WithoutFlusher(), hybrid.WithClock(clock.Now))
+		defer stores[i].Close()
+		var err error
+		lims[i], err = limiter.New(algorithms.TokenBucket(limiter.PerSecond(10)), limiter.WithStore(stores[i]), limiter.WithClock(clock.Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(l *limiter.Limiter, n int) int {
+		ok := 0
+		for range n {
+			res, err := l.Allow(ctx, "t")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Allowed {
+				ok++
+			}
+		}
+		return ok
+	}
+	flush := func() {
+		for _, s := range stores {
+			if err := s.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := stores[0].Flush(ctx); err != nil { // A learns what B sent
+			t.Fatal(err)
+		}
+	}
+	if got := count(lims[0], 15); got != 10 {
+		t.Fatalf("A admitted %d of 15 from a full bucket of 10; want 10", got)
+	}
+	// B has not heard of A: it admits from a full bucket (the write-behind
+	// bound, one token here).
+	if got := count(lims[1], 1); got != 1 {
+		t.Fatalf("B admitted %d of 1 before any flush; want 1", got)
+	}
+	flush() // the bucket is now 11 tokens in debt everywhere
+	if got := count(lims[1], 5); got != 0 {
+		t.Fatalf("after the flushes, B admitted %d from the emptied bucket; want 0", got)
+	}
+	clock.Advance(500 * time.Millisecond) // 5 tokens back, one still owed
+	if got := count(lims[1], 10); got != 4 {
+		t.Fatalf("half a second later B admitted %d; want 4", got)
+	}
+	flush()
+	// A had no traffic on the key since its last sync, so its flushes did
+	// not refresh it: it decides on its own last view (10 tokens in debt,
+	// 5 back), again within the write-behind bound.
+	if got := count(lims[0], 10); got != 5 {
+		t.Fatalf("A, on its last view, admitted %d; want 5", got)
+	}
+	flush()
+	// Every token admitted anywhere is in Redis once: 10 + 1 + 4 + 5 = 20
+	// emission intervals from the start.
+	k := store.Key{Namespace: "bucket:1s", Caller: "t"}
+	if got, want := f.value(k, hotStart), hotStart+20*int64(100*time.Millisecond); got != want {
+		t.Fatalf("remote TAT = start + %v; want start + %v", time.Duration(got-hotStart), time.Duration(want-hotStart))
 	}
 }

@@ -111,6 +111,7 @@ type cell struct {
 	next    bool  // strict: a lease for the next window was taken
 	gone    bool  // removed on purpose (expired, reset): nothing to send
 	evicted bool  // pushed out of the LRU while dirty
+	floored bool  // written by ops with a floor (a token bucket's cell)
 	log     *timeLog
 }
 
@@ -541,6 +542,9 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 			}
 			c.view = r.Value
 			c.expires = now + int64(op.TTL)
+			if op.Floor != 0 {
+				c.floored = true
+			}
 			if s.syncer != nil {
 				c.pend += op.N
 				c.used += op.N
@@ -740,7 +744,9 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 	cancel()
 	s.commands.Add(int64(sb.Commands))
 	if err != nil {
-		s.down.Store(true)
+		if ctx.Err() == nil { // the remote failed, not the caller's context
+			s.down.Store(true)
+		}
 		if n == needRead {
 			// Fail-local: start from what is known here; the next flush
 			// learns the global value.
