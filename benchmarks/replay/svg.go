@@ -70,6 +70,10 @@ func WriteSVG(w io.Writer, results []*Result, title string) error {
 			fmt.Fprintf(&pts, "%.1f,%.1f ", x(m), y(v))
 		}
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", color, strings.TrimSpace(pts.String()))
+		if len(r.PerMinute) > 0 && len(r.PerMinute) < 3 { // too short to see as a line
+			last := len(r.PerMinute) - 1
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="4" fill="%s"/>`+"\n", x(last), y(r.PerMinute[last]), color)
+		}
 		ly := top + 10 + i*36
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`+"\n", left+plotW+14, ly, left+plotW+34, ly, color)
 		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", left+plotW+40, ly+4, xmlEscape(r.Spec.Name))
