@@ -140,6 +140,9 @@ type Result struct {
 // MaxOps is the largest number of ops in one batch.
 const MaxOps = 8
 
+// MaxLogAppend is the most entries one Log op may append.
+const MaxLogAppend = 1 << 20
+
 // Batch is one atomic decision: the ops of one caller, evaluated at one
 // instant, applied all together or not at all.
 type Batch struct {
@@ -147,7 +150,9 @@ type Batch struct {
 	Now int64
 	// Peek asks for the results without writing anything.
 	Peek bool
-	// Ops are the operations, at most MaxOps, all with the same Key.Caller.
+	// Ops are the operations, at most MaxOps, all with the same Key.Caller
+	// and no Key twice. Each op is evaluated against the state from before
+	// the batch.
 	Ops []Op
 
 	// Results receives one Result per op, in order. The store sets its
@@ -183,6 +188,11 @@ func (b *Batch) Validate() error {
 		if op.Key.Caller != caller {
 			return errInvalid("ops of several callers in one batch")
 		}
+		for j := range i {
+			if b.Ops[j].Key == op.Key {
+				return errInvalid("one key in two ops of a batch")
+			}
+		}
 		switch op.Kind {
 		case Add:
 			if op.TTL <= 0 {
@@ -200,6 +210,9 @@ func (b *Batch) Validate() error {
 			}
 			if op.N < 0 || op.Ceil < 0 {
 				return errInvalid("log op with negative N or Ceil")
+			}
+			if op.N > MaxLogAppend {
+				return errInvalid("log op appending more than MaxLogAppend entries")
 			}
 		default:
 			return errInvalid("unknown op kind")

@@ -157,21 +157,16 @@ func (s *Store) Do(_ context.Context, b *store.Batch) error {
 		cells[i] = c
 		fits = fits && ok
 	}
-	if fits && !b.Peek {
+	if fits {
 		for i := range b.Ops {
-			sh.apply(&b.Ops[i], cells[i], b.Now, &b.Results[i])
+			settle(&b.Ops[i], b.Now, &b.Results[i])
+			if !b.Peek {
+				sh.apply(&b.Ops[i], cells[i], b.Now, &b.Results[i])
+			}
 		}
 	}
 	sh.mu.Unlock()
 	b.Applied = fits
-	if !fits {
-		// Values exclude N unless the batch was applied.
-		for i := range b.Ops {
-			if b.Ops[i].Kind == store.Add {
-				b.Results[i].Value -= b.Ops[i].N
-			}
-		}
-	}
 	return nil
 }
 
@@ -200,9 +195,8 @@ func (sh *shard) evicted(key store.Key, c *cell) {
 	}
 }
 
-// eval fills r as if op were applied and reports whether it fits, with the
-// op's live cell (nil when absent). For Add, r.Value is the would-be value;
-// Do subtracts N again when the batch does not fit.
+// eval fills r with op's result before the batch (N not included) and
+// reports whether op fits, with the op's live cell (nil when absent).
 func (sh *shard) eval(op *store.Op, now int64, r *store.Result) (*cell, bool) {
 	*r = store.Result{}
 	c := sh.live(op.Key, now)
@@ -211,7 +205,7 @@ func (sh *shard) eval(op *store.Op, now int64, r *store.Result) (*cell, bool) {
 		if c != nil {
 			v = c.value
 		}
-		base := max(v, op.Floor)
+		r.Value = max(v, op.Floor)
 		used := int64(0)
 		if op.PriorWeight > 0 {
 			if p := sh.live(op.Prior, now); p != nil {
@@ -219,39 +213,38 @@ func (sh *shard) eval(op *store.Op, now int64, r *store.Result) (*cell, bool) {
 				used = store.Weighted(p.value, op.PriorWeight)
 			}
 		}
-		r.Value = base + op.N
-		return c, base+op.N+used <= op.Ceil
+		return c, r.Value+op.N+used <= op.Ceil
 	}
 	// store.Log
 	if c == nil || c.log == nil {
-		if op.N <= op.Ceil {
-			r.Value = op.N
-			if op.N > 0 {
-				r.Oldest, r.Newest = now, now
-			}
-			return c, true
-		}
-		return c, false
+		return c, op.N <= op.Ceil
 	}
 	l := c.log
 	l.trim(now - int64(op.Window))
-	count := l.count
-	fits := count+op.N <= op.Ceil
+	r.Value = l.count
+	fits := l.count+op.N <= op.Ceil
 	k := int64(1)
 	if !fits {
-		k = count + op.N - op.Ceil
+		k = l.count + op.N - op.Ceil
 	}
-	r.Oldest = l.nth(k)
-	r.Newest = l.newest()
-	r.Value = count
-	if fits && op.N > 0 {
-		r.Value = count + op.N
+	r.Oldest, r.Newest = l.nth(k), l.newest()
+	return c, fits
+}
+
+// settle turns the result eval computed into the result after op, for a
+// batch that fits.
+func settle(op *store.Op, now int64, r *store.Result) {
+	if op.Kind == store.Add {
+		r.Value += op.N
+		return
+	}
+	if op.N > 0 {
+		r.Value += op.N
 		r.Newest = max(now, r.Newest)
-		if count == 0 {
+		if r.Oldest == 0 {
 			r.Oldest = r.Newest
 		}
 	}
-	return c, fits
 }
 
 // apply writes op, which eval found to fit, to its live cell c (nil when

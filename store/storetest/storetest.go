@@ -198,6 +198,23 @@ func testAddRefund(t *testing.T, s store.Store) {
 	if b := do(t, s, base, false, add(k, 2, 0, 5)); !b.Applied || b.Results[0].Value != 5 {
 		t.Fatalf("after refund, add 2 = (applied %v, value %d); want (true, 5)", b.Applied, b.Results[0].Value)
 	}
+	// Negative values are values: an absent cell refunded goes below zero.
+	k2 := store.Key{Namespace: namespace(t), Caller: "c"}
+	if b := do(t, s, base, false, add(k2, -3, 0, 10)); !b.Applied || b.Results[0].Value != -3 {
+		t.Fatalf("refund on an absent cell = (applied %v, value %d); want (true, -3)", b.Applied, b.Results[0].Value)
+	}
+	if b := do(t, s, base, false, add(k2, 14, 0, 10)); b.Applied || b.Results[0].Value != 0 {
+		t.Fatalf("add 14 on -3 with floor 0, ceil 10 = (applied %v, value %d); want (false, 0): the floor raises -3 to 0", b.Applied, b.Results[0].Value)
+	}
+	if b := do(t, s, base, false, add(k2, 13, -100, 10)); !b.Applied || b.Results[0].Value != 10 {
+		t.Fatalf("add 13 on -3 with floor -100, ceil 10 = (applied %v, value %d); want (true, 10)", b.Applied, b.Results[0].Value)
+	}
+	// A GCRA-style refund near 1.9e18 stays exact.
+	k3 := store.Key{Namespace: namespace(t), Caller: "c"}
+	do(t, s, base, false, add(k3, 7, base, base+10))
+	if b := do(t, s, base, false, add(k3, -1, base, base+10)); !b.Applied || b.Results[0].Value != base+6 {
+		t.Fatalf("refund near 1.9e18 = (applied %v, value %d); want (true, %d)", b.Applied, b.Results[0].Value, base+6)
+	}
 }
 
 func testAllOrNothing(t *testing.T, s store.Store) {
@@ -229,6 +246,12 @@ func testAllOrNothing(t *testing.T, s store.Store) {
 	}
 	if b := do(t, s, base, true, add(minute, 0, 0, 5), logOp(lk, 0, 2, time.Minute)); b.Results[0].Value != 1 || b.Results[1].Value != 0 {
 		t.Fatalf("after denied mixed batch: add %d, log %d; want 1, 0", b.Results[0].Value, b.Results[1].Value)
+	}
+	// A log op that fits in a batch that does not: its result excludes N.
+	do(t, s, base, false, logOp(lk, 1, 2, time.Minute))
+	b = do(t, s, base+1, false, add(minute, 9, 0, 5), logOp(lk, 1, 2, time.Minute))
+	if r := b.Results[1]; b.Applied || r.Value != 1 || r.Oldest != base || r.Newest != base {
+		t.Fatalf("fitting log op in a denied batch = (applied %v, %+v); want (false, count 1, oldest = newest = base)", b.Applied, r)
 	}
 }
 
@@ -378,6 +401,8 @@ func testInvalidBatch(t *testing.T, s store.Store) {
 		{"bad kind", []store.Op{{Kind: 0, Key: k, N: 1, Ceil: 5, TTL: time.Second}}},
 		{"zero window", []store.Op{{Kind: store.Log, Key: k, N: 1, Ceil: 5}}},
 		{"negative log n", []store.Op{logOp(k, -1, 5, time.Second)}},
+		{"one key twice", []store.Op{add(k, 1, 0, 5), add(k, 1, 0, 5)}},
+		{"huge log append", []store.Op{logOp(k, store.MaxLogAppend+1, 1<<40, time.Second)}},
 		{"weight above 1e6", []store.Op{{Kind: store.Add, Key: k, N: 1, Ceil: 5, TTL: time.Second, Prior: k, PriorWeight: 1_000_001}}},
 		{"too many ops", func() []store.Op {
 			ops := make([]store.Op, store.MaxOps+1)
