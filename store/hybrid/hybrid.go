@@ -255,9 +255,10 @@ func (sh *shard) markDirty(c *cell) {
 }
 
 // leased reports whether op is served by leases in strict mode: a plain
-// counter (no floor, no prior). Other Add ops go to the remote as they are.
+// counter (no floor, no prior) that is not a refund. Other Add ops go to the
+// remote as they are.
 func leased(op *store.Op) bool {
-	return op.Kind == store.Add && op.Floor == 0 && op.PriorWeight == 0
+	return op.Kind == store.Add && op.Floor == 0 && op.PriorWeight == 0 && op.N >= 0
 }
 
 // need says what a decision is waiting for from the remote.
@@ -608,7 +609,8 @@ func (s *Store) evalStrict(sh *shard, b *store.Batch, fetch bool) need {
 			view, lease = c.view, c.lease
 		}
 		// The global count as known here, our unspent lease aside.
-		r.Value = view - lease + op.N
+		base := max(view-lease, op.Floor)
+		r.Value = base + op.N
 		if op.N <= lease {
 			continue
 		}
@@ -616,7 +618,7 @@ func (s *Store) evalStrict(sh *shard, b *store.Batch, fetch bool) need {
 		if b.Peek {
 			continue
 		}
-		if c != nil && c.known && (c.exhaust || view-lease+op.N > op.Ceil) {
+		if c != nil && c.known && (c.exhaust || base+op.N > op.Ceil) {
 			final = true
 		} else {
 			lacking = true
@@ -666,14 +668,17 @@ func (s *Store) evalStrict(sh *shard, b *store.Batch, fetch bool) need {
 	return needNothing
 }
 
-// finish records the outcome: Values exclude N unless the batch applied.
+// finish records the outcome: Add values exclude N unless the batch fits;
+// Log results, computed before the batch, include N when it fits.
 func finish(sh *shard, b *store.Batch, fits bool) {
 	b.Applied = fits
-	if !fits {
-		for i := range b.Ops {
-			if b.Ops[i].Kind == store.Add {
-				b.Results[i].Value -= b.Ops[i].N
-			}
+	for i := range b.Ops {
+		op := &b.Ops[i]
+		switch {
+		case op.Kind == store.Log && fits:
+			settleLog(op, b.Now, &b.Results[i])
+		case op.Kind == store.Add && !fits:
+			b.Results[i].Value -= op.N
 		}
 	}
 	sh.count(true, fits)

@@ -62,41 +62,35 @@ func (l *timeLog) newest() int64 {
 	return 0
 }
 
-// evalLog fills r as if the Log op were applied and reports whether it fits.
+// evalLog fills r with the Log op's result before the batch (N not
+// included) and reports whether the op fits; settleLog adds N once the whole
+// batch is known to fit.
 func (sh *shard) evalLog(op *store.Op, now int64, r *store.Result) bool {
 	c := sh.live(op.Key, now)
-	var l *timeLog
-	if c != nil {
-		l = c.log
+	if c == nil || c.log == nil {
+		return op.N <= op.Ceil
 	}
-	if l == nil {
-		if op.N > op.Ceil {
-			return false
-		}
-		r.Value = op.N
-		if op.N > 0 {
-			r.Oldest, r.Newest = now, now
-		}
-		return true
-	}
+	l := c.log
 	l.trim(now - int64(op.Window))
-	count := l.count
-	fits := count+op.N <= op.Ceil
+	r.Value = l.count
+	fits := l.count+op.N <= op.Ceil
 	k := int64(1)
 	if !fits {
-		k = count + op.N - op.Ceil
+		k = l.count + op.N - op.Ceil
 	}
-	r.Oldest = l.nth(k)
-	r.Newest = l.newest()
-	r.Value = count
-	if fits && op.N > 0 {
-		r.Value = count + op.N
+	r.Oldest, r.Newest = l.nth(k), l.newest()
+	return fits
+}
+
+// settleLog turns evalLog's result into the result after the op.
+func settleLog(op *store.Op, now int64, r *store.Result) {
+	if op.N > 0 {
+		r.Value += op.N
 		r.Newest = max(now, r.Newest)
-		if count == 0 {
+		if r.Oldest == 0 {
 			r.Oldest = r.Newest
 		}
 	}
-	return fits
 }
 
 // applyLog writes the Log op, which evalLog found to fit.

@@ -13,9 +13,10 @@ import (
 
 var _ store.Syncer = (*Store)(nil)
 
-// luaSync is the body of syncScript: the items of one slot group of a
-// store.SyncBatch (a hybrid store's flush, lease request or first-sight
-// read), the process heartbeat, and the flush id, in one atomic script.
+// luaSync is the body of syncScript: a chunk of the items of one slot group
+// of a store.SyncBatch (a hybrid store's flush, lease request or
+// first-sight read), the process heartbeat, and the batch id, in one atomic
+// script.
 //
 // KEYS[1] the id key, KEYS[2] the heartbeat key (a sorted set of processes
 // scored by the Unix ms at which their heartbeat expires), KEYS[3..] the
@@ -27,9 +28,12 @@ var _ store.Syncer = (*Store)(nil)
 // five fields per item: kind ("a" add, "t" take), N, Floor, Ceil, TTL in ms.
 //
 // Reply: {live processes (0 without a process), results} where results is
-// "value granted value granted …", decimal int64s. With an id, the results
-// string is stored under the id key, and a repeat of the id gets it back
-// without anything being applied again.
+// "value granted value granted …", decimal int64s.
+//
+// With an id, the script records under the id key that the chunk was
+// applied: "-" when it has no take, else the grants, one per item. A repeat
+// of the id (a retry after a lost reply) applies nothing: it reports the
+// cells as they are now and the grants recorded the first time.
 const luaSync = `
 local live = 0
 if ARGV[3] ~= '' then
@@ -40,9 +44,15 @@ if ARGV[3] ~= '' then
   redis.call('PEXPIRE', KEYS[2], 2 * ttl)
   live = redis.call('ZCARD', KEYS[2])
 end
+local replay = nil
 if ARGV[1] == '1' then
   local prev = redis.call('GET', KEYS[1])
-  if prev then return {live, prev} end
+  if prev then
+    replay = {}
+    if prev ~= '-' then
+      for g in string.gmatch(prev, '%S+') do replay[#replay + 1] = g end
+    end
+  end
 end
 
 local function int_neg(a)
@@ -51,8 +61,18 @@ local function int_neg(a)
 end
 local ZERO = {0, 0}
 
+-- join concatenates a list in two levels: Lua implementations bound the
+-- size of one concat.
+local function join(list)
+  local parts = {}
+  for i = 1, #list, 200 do
+    parts[#parts + 1] = table.concat(list, ' ', i, math.min(i + 199, #list))
+  end
+  return table.concat(parts, ' ')
+end
+
 local n = tonumber(ARGV[6])
-local out = {}
+local out, grants, takes = {}, {}, false
 for i = 1, n do
   local a = 6 + (i - 1) * 5
   local key = KEYS[2 + i]
@@ -62,7 +82,11 @@ for i = 1, n do
   local v = ZERO
   if cur then v = int(cur) end
   local granted = ZERO
-  if ARGV[a + 1] == 't' then
+  if replay then
+    if int_le(v, floor) then v = floor end
+    if replay[i] then granted = int(replay[i]) end
+  elseif ARGV[a + 1] == 't' then
+    takes = true
     if int_le(v, floor) then v = floor end
     local room = int_add(int(ARGV[a + 4]), int_neg(v))
     if int_le(d, room) then granted = d elseif int_le(ZERO, room) then granted = room end
@@ -91,17 +115,14 @@ for i = 1, n do
   end
   out[#out + 1] = int_str(v)
   out[#out + 1] = int_str(granted)
+  grants[#grants + 1] = int_str(granted)
 end
--- Two-level concat: Lua implementations bound the size of one concat.
-local parts = {}
-for i = 1, #out, 200 do
-  parts[#parts + 1] = table.concat(out, ' ', i, math.min(i + 199, #out))
+if ARGV[1] == '1' and not replay then
+  local rec = '-'
+  if takes then rec = join(grants) end
+  redis.call('SET', KEYS[1], rec, 'PX', ARGV[2])
 end
-local res = table.concat(parts, ' ')
-if ARGV[1] == '1' then
-  redis.call('SET', KEYS[1], res, 'PX', ARGV[2])
-end
-return {live, res}
+return {live, join(out)}
 `
 
 // syncScript runs one slot group of a sync batch; see luaSync.
@@ -112,15 +133,18 @@ const syncFields = 5
 
 // Sync implements store.Syncer for the hybrid store: the items of b, grouped
 // by Redis Cluster hash slot (one group on a single node), each group one
-// EVALSHA of the sync script, which also registers the process's heartbeat
-// and records the batch id in the group's slot. Groups run one after the
-// other; a failure stops at the failed group, and sending b again with the
-// same id completes it without applying the finished groups twice.
+// EVALSHA of the sync script per MaxSyncItems items, which also registers
+// the process's heartbeat and records the batch id in the group's slot.
+// Groups run one after the other; a failure stops at the failed group, and
+// sending b again with the same id completes it without applying the
+// finished groups twice.
 //
 // Keys it writes besides the cells: <prefix>sync{<tag>}:hb, a sorted set of
-// live processes, and <prefix>sync{<tag>}:id:<id>, the reply of one batch
-// kept for IDTTL; <tag> is "floodgate" on a single node and, in a cluster, a
-// short tag of the group's slot.
+// live processes, and <prefix>sync{<tag>}:id:<id>:<chunk>, the record of one
+// applied chunk ("-", or its grants), kept for IDTTL; <tag> is "floodgate"
+// on a single node and, in a cluster, a short tag of the group's slot. The
+// heartbeat uses the batch's instant, so processes whose clocks disagree by
+// more than the heartbeat TTL miscount each other.
 func (s *Store) Sync(ctx context.Context, b *store.SyncBatch) error {
 	if s.closed.Load() {
 		return store.ErrClosed
@@ -161,11 +185,31 @@ func (s *Store) Sync(ctx context.Context, b *store.SyncBatch) error {
 	return nil
 }
 
-// syncGroup runs the items idx of b, all in the slot of tag, as one script.
+// MaxSyncItems is the most items one sync script call carries; a larger
+// slot group is sent in several calls, so that no script blocks Redis for
+// long.
+const MaxSyncItems = 1000
+
+// syncGroup runs the items idx of b, all in the slot of tag, as one script
+// per MaxSyncItems items.
 func (s *Store) syncGroup(ctx context.Context, b *store.SyncBatch, tag string, idx []int) error {
+	for chunk := 0; ; chunk++ {
+		n := min(len(idx), MaxSyncItems)
+		if err := s.syncChunk(ctx, b, tag, chunk, idx[:n]); err != nil {
+			return err
+		}
+		idx = idx[n:]
+		if len(idx) == 0 {
+			return nil
+		}
+	}
+}
+
+// syncChunk runs the items idx of b, all in the slot of tag, as one script.
+func (s *Store) syncChunk(ctx context.Context, b *store.SyncBatch, tag string, chunk int, idx []int) error {
 	keys := make([]string, 2, 2+len(idx))
 	base := s.prefix + "sync{" + tag + "}:"
-	keys[0] = base + "id:" + b.ID
+	keys[0] = base + "id:" + b.ID + ":" + strconv.Itoa(chunk)
 	keys[1] = base + "hb"
 	args := make([]any, 6, 6+syncFields*len(idx))
 	args[0], args[1], args[2], args[3] = "0", ceilMillis(b.IDTTL), b.Process, ceilMillis(b.HeartbeatTTL)
