@@ -2,6 +2,7 @@ package hybrid_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
@@ -135,5 +136,76 @@ func BenchmarkHotPath(b *testing.B) {
 				b.ReportMetric(float64(cmds()-before)/float64(i), "redis-cmds/op")
 			})
 		}
+	}
+}
+
+// TestOverLimitLocal: a key over its limit is denied from local state until
+// its window ends, with no remote call, in both modes.
+func TestOverLimitLocal(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		t.Run("strict="+strconv.FormatBool(strict), func(t *testing.T) {
+			ctx := context.Background()
+			r, cnt := newRedis(t)
+			opts := []hybrid.Option{hybrid.WithoutFlusher()}
+			if strict {
+				opts = append(opts, hybrid.Strict())
+			}
+			h := hybrid.New(r, opts...)
+			t.Cleanup(func() { _ = h.Close() })
+			b := &store.Batch{}
+			admitted := 0
+			for range 20 {
+				if err := h.Do(ctx, decision(b, "hot", hotStart, 10)); err != nil {
+					t.Fatal(err)
+				}
+				if b.Applied {
+					admitted++
+				}
+			}
+			if admitted != 10 {
+				t.Fatalf("admitted %d of 20 with limit 10; want 10", admitted)
+			}
+			cnt.Reset()
+			for i := range 1000 {
+				if err := h.Do(ctx, decision(b, "hot", hotStart+int64(i), 10)); err != nil || b.Applied {
+					t.Fatalf("Do over the limit = (applied %v, %v); want denied", b.Applied, err)
+				}
+			}
+			if got := cnt.Commands(); got != 0 {
+				t.Fatalf("1000 decisions on a key over its limit sent %d commands; want 0", got)
+			}
+		})
+	}
+}
+
+// TestRemoteWithoutSync: a remote that cannot sync is refused by
+// NewChecked; New sends every batch to it as is.
+func TestRemoteWithoutSync(t *testing.T) {
+	m := memory.New()
+	defer m.Close()
+	if _, err := hybrid.NewChecked(m); !errors.Is(err, hybrid.ErrInvalidOption) {
+		t.Fatalf("NewChecked(memory store) = %v; want ErrInvalidOption", err)
+	}
+	if _, err := hybrid.NewChecked(nil, hybrid.WithSyncInterval(0)); !errors.Is(err, hybrid.ErrInvalidOption) {
+		t.Fatalf("NewChecked(WithSyncInterval(0)) = %v; want ErrInvalidOption", err)
+	}
+	h := hybrid.New(m)
+	defer h.Close()
+	b := &store.Batch{}
+	for range 3 {
+		if err := h.Do(context.Background(), decision(b, "x", hotStart, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.Applied {
+		t.Fatal("third decision with limit 2 applied")
+	}
+	pb := decision(&store.Batch{Peek: true}, "x", hotStart, 2)
+	pb.Peek = true
+	if err := m.Do(context.Background(), pb); err != nil || pb.Results[0].Value != 2 {
+		t.Fatalf("the memory remote holds %d (%v); want 2: batches went to it", pb.Results[0].Value, err)
+	}
+	if st := h.Stats(); st.PassThrough != 3 {
+		t.Fatalf("Stats.PassThrough = %d; want 3", st.PassThrough)
 	}
 }
