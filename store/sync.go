@@ -20,8 +20,9 @@ type Syncer interface {
 	//
 	// When b.ID is not empty the batch is idempotent: a batch sent again
 	// with the same ID within b.IDTTL (a retry after a lost reply) is not
-	// applied again and gets the first reply. A syncer that splits a batch
-	// into groups applies each group at most once.
+	// applied again; its results report the cells' current values and, for
+	// SyncTake items, the grants of the first time. A syncer that splits a
+	// batch into groups applies each group at most once.
 	//
 	// Errors: a contract violation wraps ErrInvalidBatch; a backend failure
 	// wraps ErrUnavailable, in which case some groups may have been applied

@@ -15,7 +15,7 @@
 //
 // One flusher goroutine sends, every interval, the pending deltas of all the
 // dirty cells in one Syncer.Sync call (one command per Redis Cluster slot
-// group), registers the process with an expiring heartbeat in the same
+// group and per thousand cells), registers the process with an expiring heartbeat in the same
 // command, and folds the global totals and the live process count of the
 // reply into local state. A caller's long-lived cells (periods of at least
 // WithLongPeriod, the day) are read before its first decision in this
@@ -55,7 +55,8 @@
 // # Idempotency and failures
 //
 // Every flush carries an id (process id and sequence); the remote applies a
-// flush id once and answers a repeat with its first reply. A flush that fails
+// flush id once, and answers a repeat with the cells' current values and the
+// grants of the first time. A flush that fails
 // is sent again as is, with its id, before anything else, so a flush whose
 // reply was lost is counted once; deltas admitted meanwhile wait in the
 // cells. Memory is bounded by WithMaxKeys; a cell pushed out with pending
