@@ -54,8 +54,7 @@ func (*Fixed) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
 	res.Allowed = b.Applied
 	res.Remaining = -1
 	for i, l := range r.Limits {
-		_, start := windowOf(r.Now, l.Period)
-		reset := time.Duration(start + int64(l.Period) - max(r.Now, 0))
+		reset := b.Ops[i].TTL // Plan set it to the window's end
 		v := b.Results[i].Value
 		remaining := max(l.Count-v, 0)
 		if !b.Applied && v+r.N > l.Count {

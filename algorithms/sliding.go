@@ -89,17 +89,18 @@ func (*Sliding) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
 	res.Allowed = b.Applied
 	res.Remaining = -1
 	for i, l := range r.Limits {
-		g := slidingAt(r.Now, l.Period)
-		cur, prev := b.Results[i].Value, b.Results[i].Prior
-		est := cur + store.Weighted(prev, g.weight)
-		remaining := max(l.Count-est, 0)
+		op := &b.Ops[i]
 		p := int64(l.Period)
-		reset := time.Duration(p - g.elapsed)
+		elapsed := 2*p - int64(op.TTL) // Plan set TTL to two windows from the window's start
+		cur, prev := b.Results[i].Value, b.Results[i].Prior
+		est := cur + store.Weighted(prev, op.PriorWeight)
+		remaining := max(l.Count-est, 0)
+		reset := time.Duration(p - elapsed)
 		if cur > 0 {
 			reset += time.Duration(p)
 		}
 		if !b.Applied && est+r.N > l.Count {
-			retry := slidingRetry(l.Count, r.N, cur, prev, g.elapsed, p)
+			retry := slidingRetry(l.Count, r.N, cur, prev, elapsed, p)
 			if retry > res.RetryAfter {
 				res.RetryAfter, res.Limit, res.ResetAfter = retry, l, reset
 			}

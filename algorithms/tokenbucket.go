@@ -9,7 +9,10 @@ import (
 )
 
 // Bucket is the token bucket; see TokenBucket.
-type Bucket struct{ limits []limiter.Limit }
+type Bucket struct {
+	limits   []limiter.Limit
+	interval int64 // of limits[0], computed once
+}
 
 var _ limiter.Algorithm = (*Bucket)(nil)
 
@@ -23,7 +26,11 @@ var _ limiter.Algorithm = (*Bucket)(nil)
 // when the bucket would be full again. Its decisions equal those of
 // golang.org/x/time/rate's Limiter.AllowN with the same rate and burst.
 func TokenBucket(limit limiter.Limit) *Bucket {
-	return &Bucket{limits: []limiter.Limit{limit}}
+	b := &Bucket{limits: []limiter.Limit{limit}}
+	if limit.Count > 0 {
+		b.interval = int64(limit.Period) / limit.Count
+	}
+	return b
 }
 
 // Name implements limiter.Algorithm.
@@ -47,16 +54,20 @@ func (*Bucket) Check(limits []limiter.Limit) error {
 	return nil
 }
 
-// interval returns the emission interval and the bucket's span in ns.
-func bucketGeometry(l limiter.Limit) (interval, span int64) {
-	interval = int64(l.Period) / l.Count
+// geometry returns the emission interval and the bucket's span in ns.
+func (a *Bucket) geometry(l limiter.Limit) (interval, span int64) {
+	if len(a.limits) == 1 && l == a.limits[0] {
+		interval = a.interval // the common case: no division per decision
+	} else {
+		interval = int64(l.Period) / l.Count
+	}
 	return interval, interval * l.Capacity()
 }
 
 // Plan implements limiter.Algorithm.
-func (*Bucket) Plan(b *store.Batch, r *limiter.Request) {
+func (a *Bucket) Plan(b *store.Batch, r *limiter.Request) {
 	l := r.Limits[0]
-	t, span := bucketGeometry(l)
+	t, span := a.geometry(l)
 	b.Ops = append(b.Ops, store.Op{
 		Kind:   store.Add,
 		Key:    store.Key{Namespace: r.Namespaces[0], Caller: r.Caller},
@@ -69,9 +80,9 @@ func (*Bucket) Plan(b *store.Batch, r *limiter.Request) {
 }
 
 // Decide implements limiter.Algorithm.
-func (*Bucket) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
+func (a *Bucket) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
 	l := r.Limits[0]
-	t, span := bucketGeometry(l)
+	t, span := a.geometry(l)
 	tat := b.Results[0].Value // after the request when applied
 	res := limiter.Result{
 		Allowed:    b.Applied,

@@ -36,6 +36,7 @@ const DefaultMaxKeys = 1 << 20
 // A Store is safe for concurrent use. Its zero value is not usable; call New.
 type Store struct {
 	shards  []shard
+	mask    uint64 // len(shards) − 1; len(shards) is a power of two
 	seed    maphash.Seed
 	maxKeys int
 
@@ -77,8 +78,9 @@ type options struct {
 // first. The default is DefaultMaxKeys. n must be positive.
 func WithMaxKeys(n int) Option { return func(o *options) { o.maxKeys = n } }
 
-// WithShards sets the number of lock shards (default 64, at most the key
-// bound). More shards mean less contention between callers.
+// WithShards sets the number of lock shards (default 64), rounded down to a
+// power of two and to at most the key bound. More shards mean less
+// contention between callers.
 func WithShards(n int) Option { return func(o *options) { o.shards = n } }
 
 // WithSweepInterval starts a goroutine that frees expired state every d;
@@ -111,8 +113,12 @@ func NewChecked(opts ...Option) (*Store, error) {
 	if o.sweep < 0 {
 		return nil, fmt.Errorf("memory: sweep interval %v must not be negative", o.sweep)
 	}
-	n := min(o.shards, o.maxKeys)
-	s := &Store{shards: make([]shard, n), seed: maphash.MakeSeed(), maxKeys: o.maxKeys}
+	// A power of two, so that picking a shard is a mask, not a division.
+	n := 1
+	for n*2 <= min(o.shards, o.maxKeys) {
+		n *= 2
+	}
+	s := &Store{shards: make([]shard, n), mask: uint64(n - 1), seed: maphash.MakeSeed(), maxKeys: o.maxKeys}
 	per := o.maxKeys / n // floor, so the shards together never exceed maxKeys
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -126,11 +132,10 @@ func NewChecked(opts ...Option) (*Store, error) {
 }
 
 func (s *Store) shardOf(caller string) *shard {
-	if len(s.shards) == 1 {
+	if s.mask == 0 {
 		return &s.shards[0]
 	}
-	h := maphash.String(s.seed, caller)
-	return &s.shards[h%uint64(len(s.shards))]
+	return &s.shards[maphash.String(s.seed, caller)&s.mask]
 }
 
 // Do implements store.Store.
