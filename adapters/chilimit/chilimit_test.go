@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"go.uber.org/goleak"
 
 	"github.com/floodgate-go/floodgate/adapters/chilimit"
 	"github.com/floodgate-go/floodgate/adapters/httplimit"
@@ -216,6 +217,7 @@ func TestRealServerConcurrent(t *testing.T) {
 		perClient = 40
 		keys      = 5
 	)
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last: server and connections gone
 	clk := newClock(start)
 	st := newStore(t)
 	limits := map[string]int64{"/search": 37, "/orders/{id}": 100}

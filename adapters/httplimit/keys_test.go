@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 
 	"github.com/floodgate-go/floodgate/adapters/httplimit"
@@ -231,4 +232,47 @@ func TestKeysCombined(t *testing.T) {
 	if _, err := g.Key(httptest.NewRequest(http.MethodGet, "/", nil)); !errors.Is(err, boom) {
 		t.Errorf("Key with a failing part: %v; want boom", err)
 	}
+}
+
+// FuzzKeyByIP: no header makes the key function fail or panic, and the key
+// is always the peer, an address from the header, or an IPv6 prefix.
+func FuzzKeyByIP(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"X-Forwarded-For", "203.0.113.9, 10.0.0.7"},
+		{"X-Forwarded-For", ",,,[::1]:80, garbage"},
+		{"Forwarded", `for="[2001:db8::1]:4711";proto=https, for=unknown`},
+		{"Forwarded", `for="\"x, for=1.2.3.4`},
+		{"X-Real-IP", "::ffff:203.0.113.9"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(1)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { lim.Close() })
+	guards := map[string]*httplimit.Guard{}
+	for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Real-IP"} {
+		g, err := httplimit.New(lim, httplimit.TrustProxies("10.0.0.0/8", "2001:db8::/32"), httplimit.ProxyHeader(h))
+		if err != nil {
+			f.Fatal(err)
+		}
+		guards[h] = g
+	}
+	f.Fuzz(func(t *testing.T, header, value string) {
+		for name, g := range guards {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = "10.0.0.1:1"
+			r.Header[http.CanonicalHeaderKey(header)] = []string{value}
+			key, err := g.Key(r)
+			if err != nil || key == "" {
+				t.Fatalf("%s: Key(%s: %q) = %q, %v", name, header, value, key, err)
+			}
+			if _, perr := netip.ParseAddr(key); perr != nil {
+				if _, perr := netip.ParsePrefix(key); perr != nil {
+					t.Fatalf("%s: Key(%s: %q) = %q, neither address nor prefix", name, header, value, key)
+				}
+			}
+		}
+	})
 }
