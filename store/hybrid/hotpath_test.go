@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,5 +208,43 @@ func TestRemoteWithoutSync(t *testing.T) {
 	}
 	if st := h.Stats(); st.PassThrough != 3 {
 		t.Fatalf("Stats.PassThrough = %d; want 3", st.PassThrough)
+	}
+}
+
+// BenchmarkHotPathParallel is BenchmarkHotPath with concurrent callers,
+// each goroutine on its own key.
+func BenchmarkHotPathParallel(b *testing.B) {
+	ctx := context.Background()
+	for _, name := range []string{"memory", "hybrid", "hybrid-strict"} {
+		b.Run("store="+name, func(b *testing.B) {
+			var s store.Store
+			switch name {
+			case "memory":
+				s = memory.New()
+			case "hybrid":
+				r, _ := newRedis(b)
+				s = hybrid.New(r, hybrid.WithoutFlusher())
+			default:
+				r, _ := newRedis(b)
+				s = hybrid.New(r, hybrid.WithoutFlusher(), hybrid.Strict())
+			}
+			defer s.Close()
+			var seq atomic.Int64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				caller := "caller-" + strconv.FormatInt(seq.Add(1), 10)
+				batch := &store.Batch{Ops: make([]store.Op, 0, 2), Results: make([]store.Result, 0, 2)}
+				now := hotStart
+				for pb.Next() {
+					now++
+					_ = s.Do(ctx, decision(batch, caller, now, 1<<40))
+				}
+			})
+			if h, ok := s.(*hybrid.Store); ok {
+				if st := h.Stats(); st.Decisions != int64(b.N) || st.RemoteCommands > seq.Load() {
+					b.Fatalf("Stats = %+v after %d decisions by %d goroutines; want every decision local but the first-sight reads", st, b.N, seq.Load())
+				}
+			}
+		})
 	}
 }
