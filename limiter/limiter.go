@@ -3,6 +3,7 @@ package limiter
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,9 +24,11 @@ type Limiter struct {
 	ownsStore bool
 	now       func() time.Time // nil: the monotonic default clock
 	clockBase time.Time        // the default clock's origin
+	baseNano  int64            // clockBase in Unix ns
 	limitFunc LimitFunc
 
 	limits     []Limit  // static limits
+	maxN       int64    // the largest n decide takes without a closer look
 	namespaces []string // one per static limit
 	nsPrefix   string   // escape(prefix) + ":" + alg.Name() + ":"
 	nsCache    atomic.Pointer[map[time.Duration]string]
@@ -59,12 +62,16 @@ func New(alg Algorithm, opts ...Option) (*Limiter, error) {
 	l := &Limiter{alg: alg, now: c.now, limitFunc: c.limitFunc, store: c.store}
 	if l.now == nil {
 		l.clockBase = time.Now()
+		l.baseNano = l.clockBase.UnixNano()
 	}
 	l.nsPrefix = alg.Name() + ":"
 	if c.prefix != "" {
 		l.nsPrefix = store.Escape(c.prefix) + ":" + l.nsPrefix
 	}
 	limits := alg.Limits()
+	if c.limitFunc != nil {
+		l.maxN = math.MaxInt64 // checked per call against the function's limits
+	}
 	if len(limits) == 0 && c.limitFunc == nil {
 		return nil, fmt.Errorf("%w: no limits and no limit function", ErrInvalidLimit)
 	}
@@ -73,6 +80,10 @@ func New(alg Algorithm, opts ...Option) (*Limiter, error) {
 			return nil, err
 		}
 		l.limits = append([]Limit(nil), limits...)
+		l.maxN = math.MaxInt64
+		for _, lim := range l.limits {
+			l.maxN = min(l.maxN, lim.Capacity())
+		}
 		for _, lim := range l.limits {
 			l.namespaces = append(l.namespaces, l.nsPrefix+lim.Period.String())
 		}
@@ -146,10 +157,14 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 	}
 	s := l.pool.Get().(*scratch)
 	defer l.pool.Put(s)
-	r, err := l.request(ctx, s, key, 1)
-	if err != nil {
-		return err
+	r := &s.req
+	r.Caller, r.N, r.Limits, r.Namespaces = key, 1, l.limits, l.namespaces
+	if l.limitFunc != nil {
+		if err := l.planLimits(ctx, s); err != nil {
+			return err
+		}
 	}
+	r.Now = l.nowNano()
 	keys := l.alg.Keys(make([]store.Key, 0, 2*len(r.Limits)), r)
 	if err := l.store.Reset(ctx, keys...); err != nil {
 		return fmt.Errorf("limiter: reset %q: %w", key, err)
@@ -179,71 +194,74 @@ func checkKey(key string) error {
 	return nil
 }
 
-func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool) (Result, error) {
-	if err := checkKey(key); err != nil {
-		return Result{}, err
-	}
-	if n <= 0 {
-		return Result{}, fmt.Errorf("%w: n = %d, must be at least 1", ErrInvalidN, n)
+func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool) (res Result, err error) {
+	if key == "" || len(key) > MaxKeyLen || n <= 0 || n > l.maxN {
+		return Result{}, l.inputError(key, n)
 	}
 	s := l.pool.Get().(*scratch)
-	r, err := l.request(ctx, s, key, n)
-	if err != nil {
-		l.pool.Put(s)
-		return Result{}, err
+	r := &s.req
+	r.Caller, r.N, r.Limits, r.Namespaces = key, n, l.limits, l.namespaces
+	if l.limitFunc != nil {
+		if err = l.planLimits(ctx, s); err != nil {
+			l.pool.Put(s)
+			return Result{}, err
+		}
 	}
+	r.Now = l.nowNano()
 	b := &s.batch
 	b.Ops, b.Results = b.Ops[:0], b.Results[:0]
 	b.Now, b.Peek, b.Applied = r.Now, peek, false
 	l.alg.Plan(b, r)
-	if err := l.store.Do(ctx, b); err != nil {
-		l.pool.Put(s)
-		return Result{}, fmt.Errorf("limiter: %w", err)
+	if err = l.store.Do(ctx, b); err != nil {
+		err = fmt.Errorf("limiter: %w", err)
+	} else {
+		res = l.alg.Decide(b, r)
 	}
-	res := l.alg.Decide(b, r)
 	l.pool.Put(s)
-	return res, nil
+	return res, err
 }
 
-// request resolves the limits and namespaces of one decision into s.req.
-func (l *Limiter) request(ctx context.Context, s *scratch, key string, n int64) (*Request, error) {
-	r := &s.req
-	r.Caller, r.N, r.Limits, r.Namespaces = key, n, l.limits, l.namespaces
-	if l.limitFunc != nil {
-		limits, err := l.limitFunc(ctx, key)
-		if err != nil {
-			return nil, fmt.Errorf("limiter: limit function for %q: %w", key, err)
-		}
-		if len(limits) > 0 {
-			if err := checkLimits(l.alg, limits); err != nil {
-				return nil, err
-			}
-			for i, lim := range limits {
-				s.ns[i] = l.namespace(lim.Period)
-			}
-			r.Limits, r.Namespaces = limits, s.ns[:len(limits)]
-		}
-		if len(r.Limits) == 0 {
-			return nil, fmt.Errorf("%w: no limits for key %q", ErrInvalidLimit, key)
-		}
+// inputError explains why key or n was refused by decide's quick check.
+func (l *Limiter) inputError(key string, n int64) error {
+	if err := checkKey(key); err != nil {
+		return err
 	}
-	for _, lim := range r.Limits {
+	if n <= 0 {
+		return fmt.Errorf("%w: n = %d, must be at least 1", ErrInvalidN, n)
+	}
+	return l.checkN(l.limits, n)
+}
+
+// checkN reports an n above what one of limits can ever admit.
+func (l *Limiter) checkN(limits []Limit, n int64) error {
+	for _, lim := range limits {
 		if c := lim.Capacity(); n > c {
-			return nil, fmt.Errorf("%w: n = %d exceeds the %v limit's capacity %d", ErrInvalidN, n, lim, c)
+			return fmt.Errorf("%w: n = %d exceeds the %v limit's capacity %d", ErrInvalidN, n, lim, c)
 		}
 	}
-	r.Now = l.nowNano()
-	return r, nil
+	return nil
 }
 
-// nowNano returns the current instant in Unix ns. The default clock reads
-// the monotonic clock once, from a wall-clock origin taken at New: it never
-// goes backwards and costs one clock read instead of time.Now's two.
-func (l *Limiter) nowNano() int64 {
-	if l.now != nil {
-		return l.now().UnixNano()
+// planLimits asks the limit function for s.req's limits and namespaces.
+func (l *Limiter) planLimits(ctx context.Context, s *scratch) error {
+	r := &s.req
+	limits, err := l.limitFunc(ctx, r.Caller)
+	if err != nil {
+		return fmt.Errorf("limiter: limit function for %q: %w", r.Caller, err)
 	}
-	return l.clockBase.UnixNano() + int64(time.Since(l.clockBase))
+	if len(limits) > 0 {
+		if err := checkLimits(l.alg, limits); err != nil {
+			return err
+		}
+		for i, lim := range limits {
+			s.ns[i] = l.namespace(lim.Period)
+		}
+		r.Limits, r.Namespaces = limits, s.ns[:len(limits)]
+	}
+	if len(r.Limits) == 0 {
+		return fmt.Errorf("%w: no limits for key %q", ErrInvalidLimit, r.Caller)
+	}
+	return l.checkN(r.Limits, r.N)
 }
 
 // namespace returns the store namespace for state of the given period,
@@ -269,4 +287,14 @@ func (l *Limiter) namespace(period time.Duration) string {
 	m[period] = ns
 	l.nsCache.Store(&m)
 	return ns
+}
+
+// nowNano returns the current instant in Unix ns. The default clock reads
+// the monotonic clock once, from a wall-clock origin taken at New: it never
+// goes backwards and costs one clock read instead of time.Now's two.
+func (l *Limiter) nowNano() int64 {
+	if l.now != nil {
+		return l.now().UnixNano()
+	}
+	return l.baseNano + int64(time.Since(l.clockBase))
 }
