@@ -10,6 +10,7 @@ import (
 	"github.com/floodgate-go/floodgate/algorithms"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/hybrid"
 	"github.com/floodgate-go/floodgate/store/memory"
 )
 
@@ -290,5 +291,12 @@ func TestTimeGoingBackwards(t *testing.T) {
 	w := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(1)), limiter.WithStore(memory.New()), limiter.WithClock(clock.Now))
 	if res, err := w.Allow(ctx, "k"); err != nil || !res.Allowed {
 		t.Fatalf("Allow before the epoch = (%+v, %v)", res, err)
+	}
+}
+
+func TestDefaultStoreIsHybrid(t *testing.T) {
+	lim := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(5)))
+	if _, ok := lim.Store().(*hybrid.Store); !ok {
+		t.Fatalf("default store is %T; want *hybrid.Store", lim.Store())
 	}
 }

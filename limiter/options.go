@@ -26,7 +26,9 @@ type config struct {
 type LimitFunc func(ctx context.Context, key string) ([]Limit, error)
 
 // WithStore sets where state is kept. Without it the limiter creates the
-// default store, owned by the limiter and closed by [Limiter.Close].
+// default store, the hybrid store with no remote (process memory only),
+// owned by the limiter and closed by [Limiter.Close]. A store passed here
+// belongs to the caller: Limiter.Close leaves it open.
 func WithStore(s store.Store) Option {
 	return func(c *config) {
 		if s == nil {
