@@ -259,7 +259,8 @@ func (s *Server) Start() {
 	}
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
-		s.t.Fatalf("redistest: redis-server not installed: %v", err)
+		// CI installs it (.ci/run); a bare machine may not have it.
+		s.t.Skipf("redistest: redis-server not installed, so this test cannot start one: %v", err)
 	}
 	cmd := exec.Command(path,
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
