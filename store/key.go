@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 )
@@ -20,9 +19,6 @@ type Key struct {
 	Caller    string
 	Window    int64
 }
-
-// ErrBadKey is returned by [ParseKey] for a string that no Key encodes to.
-var ErrBadKey = errors.New("store: malformed encoded key")
 
 // String returns the encoding of k, as [Key.Append] does.
 func (k Key) String() string {

@@ -103,3 +103,29 @@ func TestBatchValidate(t *testing.T) {
 		t.Fatalf("Weighted(2^62, 1) = %d; want 2^62 (no overflow)", got)
 	}
 }
+
+func TestFits(t *testing.T) {
+	const maxI, minI = int64(^uint64(0) >> 1), -int64(^uint64(0)>>1) - 1
+	tests := []struct {
+		v, n, used, ceil int64
+		want             bool
+	}{
+		{0, 1, 0, 1, true},
+		{0, 2, 0, 1, false},
+		{5, -3, 1, 3, true},
+		{maxI - 5, 10, 0, maxI, false}, // wraps around in int64
+		{maxI, 1, 0, maxI, false},
+		{maxI, 0, 0, maxI, true},
+		{maxI, maxI, maxI, maxI, false},
+		{minI, -1, 0, 0, true}, // wraps the other way
+		{minI, minI, 0, minI, true},
+		{1, maxI, 0, 0, false},
+		{-1, 0, 0, -1, true},
+		{-1, 0, 0, -2, false},
+	}
+	for _, tt := range tests {
+		if got := store.Fits(tt.v, tt.n, tt.used, tt.ceil); got != tt.want {
+			t.Errorf("Fits(%d, %d, %d, %d) = %v; want %v", tt.v, tt.n, tt.used, tt.ceil, got, tt.want)
+		}
+	}
+}

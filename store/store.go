@@ -27,6 +27,7 @@ package store
 import (
 	"context"
 	"errors"
+	"math/bits"
 	"time"
 )
 
@@ -44,6 +45,9 @@ var (
 	// ErrInvalidBatch reports a batch that breaks the contract: no ops, ops of
 	// several callers, an empty caller, an unknown kind or inconsistent fields.
 	ErrInvalidBatch = errors.New("store: invalid batch")
+
+	// ErrBadKey is returned by [ParseKey] for a string that no Key encodes to.
+	ErrBadKey = errors.New("store: malformed encoded key")
 )
 
 // Kind selects the primitive an [Op] runs.
@@ -263,4 +267,19 @@ func Weighted(v, ppm int64) int64 {
 		return 0
 	}
 	return v/1_000_000*ppm + v%1_000_000*ppm/1_000_000
+}
+
+// Fits reports whether v + n + used <= ceil, computed exactly: sums beyond
+// the int64 range never wrap around into a yes. Stores use it for the
+// bounded add.
+func Fits(v, n, used, ceil int64) bool {
+	var hi int64
+	var lo uint64
+	for _, x := range [3]int64{v, n, used} {
+		var carry uint64
+		lo, carry = bits.Add64(lo, uint64(x), 0)
+		hi += int64(carry) + x>>63 // x>>63 sign-extends x to 128 bits
+	}
+	chi, clo := ceil>>63, uint64(ceil)
+	return hi < chi || (hi == chi && lo <= clo)
 }

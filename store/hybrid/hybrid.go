@@ -520,7 +520,7 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 			}
 		}
 		r.Value = base + op.N
-		if base+op.N+used > op.Ceil {
+		if !store.Fits(base, op.N, used, op.Ceil) {
 			fits = false
 			continue
 		}
@@ -618,7 +618,7 @@ func (s *Store) evalStrict(sh *shard, b *store.Batch, fetch bool) need {
 		if b.Peek {
 			continue
 		}
-		if c != nil && c.known && (c.exhaust || base+op.N > op.Ceil) {
+		if c != nil && c.known && (c.exhaust || !store.Fits(base, op.N, 0, op.Ceil)) {
 			final = true
 		} else {
 			lacking = true

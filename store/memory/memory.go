@@ -218,7 +218,7 @@ func (sh *shard) eval(op *store.Op, now int64, r *store.Result) (*cell, bool) {
 				used = store.Weighted(p.value, op.PriorWeight)
 			}
 		}
-		return c, r.Value+op.N+used <= op.Ceil
+		return c, store.Fits(r.Value, op.N, used, op.Ceil)
 	}
 	// store.Log
 	if c == nil || c.log == nil {

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
@@ -61,7 +60,7 @@ func runSteps(t *testing.T, s store.Store, alg limiter.Algorithm, steps []step) 
 	}
 	for i, st := range steps {
 		clock.Set(time.Unix(0, base).Add(st.at))
-		res, err := lim.AllowN(context.Background(), "caller", st.n)
+		res, err := lim.AllowN(t.Context(), "caller", st.n)
 		if err != nil {
 			t.Fatalf("step %d: AllowN(caller, %d) at +%v: %v", i, st.n, st.at, err)
 		}
@@ -163,7 +162,7 @@ func testPrefixes(t *testing.T, s store.Store) {
 		return lim
 	}
 	a, a2, b := newLim(ns+"a"), newLim(ns+"a"), newLim(ns+"b")
-	ctx := context.Background()
+	ctx := t.Context()
 	for i, l := range []*limiter.Limiter{a, a2} {
 		if res, err := l.Allow(ctx, "k"); err != nil || !res.Allowed {
 			t.Fatalf("request %d on prefix a: (%+v, %v); want allowed", i, res, err)

@@ -11,9 +11,9 @@
 package storetest
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -85,7 +85,7 @@ func Run(t *testing.T, newStore Factory) {
 func do(t *testing.T, s store.Store, now int64, peek bool, ops ...store.Op) *store.Batch {
 	t.Helper()
 	b := &store.Batch{Now: now, Peek: peek, Ops: ops}
-	if err := s.Do(context.Background(), b); err != nil {
+	if err := s.Do(t.Context(), b); err != nil {
 		t.Fatalf("Do(%+v) error: %v", ops, err)
 	}
 	if len(b.Results) != len(ops) {
@@ -139,6 +139,15 @@ func testAddExact(t *testing.T, s store.Store) {
 		if b.Applied != applied || b.Results[0].Value != want {
 			t.Fatalf("add %d near 1.8e18 = (applied %v, value %d); want (%v, %d)", i, b.Applied, b.Results[0].Value, applied, want)
 		}
+	}
+	// Sums beyond int64 never wrap around into an admission.
+	k3 := store.Key{Namespace: namespace(t), Caller: "huge"}
+	const top = math.MaxInt64 - 5
+	if b := do(t, s, base, false, add(k3, top, 0, top)); !b.Applied || b.Results[0].Value != top {
+		t.Fatalf("add of MaxInt64-5 = (applied %v, value %d); want (true, %d)", b.Applied, b.Results[0].Value, int64(top))
+	}
+	if b := do(t, s, base, false, add(k3, 10, 0, top)); b.Applied || b.Results[0].Value != top {
+		t.Fatalf("add of 10 at MaxInt64-5 = (applied %v, value %d); want (false, %d): the sum must not wrap", b.Applied, b.Results[0].Value, int64(top))
 	}
 	// A large delta that lands exactly on the ceiling.
 	k2 := store.Key{Namespace: namespace(t), Caller: "gcra"}
@@ -342,7 +351,7 @@ func testReset(t *testing.T, s store.Store) {
 	lk := store.Key{Namespace: ns + ":l", Caller: "c"}
 	do(t, s, base, false, add(k, 3, 0, 3), logOp(lk, 3, 3, time.Minute))
 	do(t, s, base, false, add(other, 3, 0, 3))
-	if err := s.Reset(context.Background(), k, lk, store.Key{Namespace: ns, Caller: "never"}); err != nil {
+	if err := s.Reset(t.Context(), k, lk, store.Key{Namespace: ns, Caller: "never"}); err != nil {
 		t.Fatalf("Reset: %v", err)
 	}
 	if b := do(t, s, base, false, add(k, 3, 0, 3), logOp(lk, 3, 3, time.Minute)); !b.Applied {
@@ -416,7 +425,7 @@ func testInvalidBatch(t *testing.T, s store.Store) {
 		// A valid op on k first, so that a partial write would show.
 		ops := tt.ops
 		b := &store.Batch{Now: base, Ops: ops}
-		err := s.Do(context.Background(), b)
+		err := s.Do(t.Context(), b)
 		if !errors.Is(err, store.ErrInvalidBatch) {
 			t.Errorf("%s: Do error = %v; want ErrInvalidBatch", tt.name, err)
 		}
@@ -439,7 +448,7 @@ func testConcurrentAdd(t *testing.T, s store.Store) {
 		wg.Go(func() {
 			for range calls {
 				b := &store.Batch{Now: base, Ops: []store.Op{add(k, 1, 0, limit)}}
-				if err := s.Do(context.Background(), b); err != nil {
+				if err := s.Do(t.Context(), b); err != nil {
 					errs <- err
 					return
 				}
@@ -469,7 +478,7 @@ func testConcurrentLog(t *testing.T, s store.Store) {
 		wg.Go(func() {
 			for i := range calls {
 				b := &store.Batch{Now: base + int64(g*calls+i), Ops: []store.Op{logOp(k, 1, limit, time.Minute)}}
-				if err := s.Do(context.Background(), b); err != nil {
+				if err := s.Do(t.Context(), b); err != nil {
 					failed.Store(err)
 					return
 				}
@@ -496,10 +505,10 @@ func testClosed(t *testing.T, s store.Store) {
 		t.Fatalf("second Close: %v; want nil (idempotent)", err)
 	}
 	k := store.Key{Namespace: namespace(t), Caller: "c"}
-	if err := s.Do(context.Background(), &store.Batch{Now: base, Ops: []store.Op{add(k, 1, 0, 5)}}); !errors.Is(err, store.ErrClosed) {
+	if err := s.Do(t.Context(), &store.Batch{Now: base, Ops: []store.Op{add(k, 1, 0, 5)}}); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("Do after Close = %v; want ErrClosed", err)
 	}
-	if err := s.Reset(context.Background(), k); !errors.Is(err, store.ErrClosed) {
+	if err := s.Reset(t.Context(), k); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("Reset after Close = %v; want ErrClosed", err)
 	}
 }
