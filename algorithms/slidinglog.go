@@ -1,6 +1,7 @@
 package algorithms
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/floodgate-go/floodgate/limiter"
@@ -33,6 +34,10 @@ func (a *Log) Limits() []limiter.Limit { return a.limits }
 func (*Log) Check(limits []limiter.Limit) error {
 	if err := single("sliding log", limits); err != nil {
 		return err
+	}
+	if c := limits[0].Count; c > store.MaxLogAppend {
+		return fmt.Errorf("%w: sliding log of %d entries; at most %d (store.MaxLogAppend): use a sliding window for large limits",
+			limiter.ErrInvalidLimit, c, int64(store.MaxLogAppend))
 	}
 	return windowed("sliding log", limits)
 }

@@ -32,7 +32,8 @@ func PerHour(n int64) Limit { return Per(n, time.Hour) }
 func PerDay(n int64) Limit { return Per(n, 24*time.Hour) }
 
 // WithBurst returns a copy of l with burst b: the most a token bucket admits
-// at once. It has no effect on window algorithms.
+// at once. Only the token bucket takes a burst; the window algorithms and the
+// sliding log refuse a limit with one (ErrInvalidLimit).
 func (l Limit) WithBurst(b int64) Limit {
 	l.Burst = b
 	return l

@@ -80,9 +80,11 @@ func New(alg Algorithm, opts ...Option) (*Limiter, error) {
 			return nil, err
 		}
 		l.limits = append([]Limit(nil), limits...)
-		l.maxN = math.MaxInt64
-		for _, lim := range l.limits {
-			l.maxN = min(l.maxN, lim.Capacity())
+		if c.limitFunc == nil { // else a plan may allow more than the default
+			l.maxN = math.MaxInt64
+			for _, lim := range l.limits {
+				l.maxN = min(l.maxN, lim.Capacity())
+			}
 		}
 		for _, lim := range l.limits {
 			l.namespaces = append(l.namespaces, l.nsPrefix+lim.Period.String())
@@ -170,6 +172,15 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 		return fmt.Errorf("limiter: reset %q: %w", key, err)
 	}
 	return nil
+}
+
+// Now returns the limiter's current time: its clock (WithClock), or the
+// default monotonic clock. Adapters use it so that time enters in one place.
+func (l *Limiter) Now() time.Time {
+	if l.now != nil {
+		return l.now()
+	}
+	return time.Unix(0, l.nowNano())
 }
 
 // Store returns the store the limiter keeps its state in.

@@ -146,6 +146,7 @@ func TestBadInput(t *testing.T) {
 		{"duplicate period", algorithms.FixedWindow(limiter.PerMinute(5), limiter.PerMinute(9)), nil, limiter.ErrInvalidLimit},
 		{"two limits for a bucket", &twoLimitBucket{}, nil, limiter.ErrInvalidLimit},
 		{"too fast a bucket", algorithms.TokenBucket(limiter.Per(10, 5)), nil, limiter.ErrInvalidLimit},
+		{"huge sliding log", algorithms.SlidingLog(limiter.PerMinute(1 << 22)), nil, limiter.ErrInvalidLimit},
 		{"nil algorithm", nil, nil, limiter.ErrInvalidOption},
 		{"nil store", algorithms.FixedWindow(limiter.PerMinute(5)), []limiter.Option{limiter.WithStore(nil)}, limiter.ErrInvalidOption},
 		{"nil clock", algorithms.FixedWindow(limiter.PerMinute(5)), []limiter.Option{limiter.WithClock(nil)}, limiter.ErrInvalidOption},
@@ -298,5 +299,27 @@ func TestDefaultStoreIsHybrid(t *testing.T) {
 	lim := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(5)))
 	if _, ok := lim.Store().(*hybrid.Store); !ok {
 		t.Fatalf("default store is %T; want *hybrid.Store", lim.Store())
+	}
+}
+
+// A plan above the algorithm's default limit takes n up to the plan's
+// capacity.
+func TestPlanAboveDefault(t *testing.T) {
+	lim := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(5)), limiter.WithStore(memory.New()),
+		limiter.WithLimitFunc(func(ctx context.Context, key string) ([]limiter.Limit, error) {
+			if key == "gold" {
+				return []limiter.Limit{limiter.PerMinute(10)}, nil
+			}
+			return nil, nil
+		}))
+	ctx := context.Background()
+	if res, err := lim.AllowN(ctx, "gold", 8); err != nil || !res.Allowed {
+		t.Fatalf("AllowN(gold, 8) under a 10/minute plan = (%+v, %v); want allowed", res, err)
+	}
+	if _, err := lim.AllowN(ctx, "basic", 8); !errors.Is(err, limiter.ErrInvalidN) {
+		t.Fatalf("AllowN(basic, 8) under the 5/minute default = %v; want ErrInvalidN", err)
+	}
+	if _, err := lim.AllowN(ctx, "gold", 11); !errors.Is(err, limiter.ErrInvalidN) {
+		t.Fatalf("AllowN(gold, 11) = %v; want ErrInvalidN", err)
 	}
 }
