@@ -22,6 +22,9 @@ import (
 
 // New returns the middleware of g, a Guard built by httplimit.New.
 func New(g *httplimit.Guard) gin.HandlerFunc {
+	if g == nil {
+		return Middleware(nil) // answers 500 and reports the nil limiter
+	}
 	return func(c *gin.Context) {
 		if !g.Decide(c.Writer, c.Request) {
 			c.Abort()

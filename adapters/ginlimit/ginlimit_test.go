@@ -214,3 +214,15 @@ func TestGinInvalidOptions(t *testing.T) {
 		t.Errorf("status %d, served %v; want 500, not served", w.Code, served)
 	}
 }
+
+func TestNilGuardDoesNotPanic(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	r.Use(ginlimit.New(nil))
+	r.GET("/", func(c *gin.Context) { c.String(http.StatusOK, "handler ran") })
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	if w.Code != http.StatusInternalServerError || strings.Contains(w.Body.String(), "handler ran") {
+		t.Fatalf("New(nil): status %d, body %q; want 500 without running the handler", w.Code, w.Body.String())
+	}
+}

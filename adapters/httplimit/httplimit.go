@@ -178,7 +178,7 @@ func ErrorHook(f func(r *http.Request, err error)) Option {
 }
 
 // WithClock sets the clock that paces the error hook; tests pass a fake
-// one. The default is time.Now. Rate-limit decisions use the limiter's own
+// one. The default is the limiter's clock (limiter.Limiter.Now). Rate-limit decisions use the limiter's own
 // clock (limiter.WithClock).
 func WithClock(now func() time.Time) Option {
 	return optionFunc(func(c *config) {
@@ -199,10 +199,11 @@ func New(lim *limiter.Limiter, opts ...Option) (*Guard, error) {
 		headers:     DraftHeaders | XRateLimitHeaders,
 		policyName:  DefaultPolicyName,
 		hook:        slogHook,
-		now:         time.Now,
 	}
 	if lim == nil {
 		c.fail("nil limiter")
+	} else {
+		c.now = lim.Now // time enters through the limiter's clock
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -291,15 +292,18 @@ func parseTrusted(s string) (netip.Prefix, error) {
 func Middleware(lim *limiter.Limiter, opts ...Option) func(http.Handler) http.Handler {
 	g, err := New(lim, opts...)
 	if err != nil {
-		return misconfigured(err, opts)
+		return misconfigured(lim, err, opts)
 	}
 	return g.Wrap
 }
 
 // misconfigured answers 500 to every request and reports err through the
 // hook set in opts, if it was valid, else through slog.
-func misconfigured(err error, opts []Option) func(http.Handler) http.Handler {
-	c := config{hook: slogHook, now: time.Now}
+func misconfigured(lim *limiter.Limiter, err error, opts []Option) func(http.Handler) http.Handler {
+	c := config{hook: slogHook}
+	if lim != nil {
+		c.now = lim.Now
+	}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&c)
@@ -309,7 +313,8 @@ func misconfigured(err error, opts []Option) func(http.Handler) http.Handler {
 		c.hook = slogHook
 	}
 	if c.now == nil {
-		c.now = time.Now
+		// No limiter, so no clock: the report is made once.
+		c.now = func() time.Time { return time.Time{} }
 	}
 	g := &Guard{hook: c.hook, now: c.now}
 	return func(http.Handler) http.Handler {
