@@ -21,6 +21,7 @@ import (
 
 	"github.com/floodgate-go/floodgate/algorithms"
 	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store/hybrid"
 	"github.com/floodgate-go/floodgate/store/memory"
 )
 
@@ -60,6 +61,26 @@ func inProcessPeers() []peer {
 		}},
 		{"floodgate-gcra", func(testing.TB) instance {
 			return floodgateInstance(algorithms.TokenBucket(limiter.PerSecond(huge)))
+		}},
+		{"floodgate-fixed-default", func(tb testing.TB) instance {
+			// No WithStore: the default store, the hybrid store with no
+			// remote (local memory only).
+			lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(huge)))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			h, ok := lim.Store().(*hybrid.Store)
+			if !ok {
+				tb.Fatalf("default store is %T; want *hybrid.Store", lim.Store())
+			}
+			return instance{
+				allow: func(ctx context.Context, key string) (bool, error) {
+					res, err := lim.Allow(ctx, key)
+					return res.Allowed, err
+				},
+				size:  h.Len,
+				close: func() { _ = lim.Close() },
+			}
 		}},
 		{"x-time-rate", func(testing.TB) instance {
 			// x/time/rate limits one thing; keyed use wraps it in a map under
