@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,11 @@ type Store struct {
 	local  func() time.Time // WithServerTime's local clock, or nil
 	offset atomic.Int64     // server − local, ns, from the latest reply
 
+	// loaded holds the hashes of the scripts this store has run: the first
+	// run of each is an EVAL, which runs and caches it in one command, so
+	// that even a first decision on a fresh server costs one command.
+	loaded sync.Map
+
 	closed atomic.Bool
 }
 
@@ -77,7 +83,9 @@ func WithPrefix(prefix string) Option {
 // server's clock by at most half of that reply's round trip plus the local
 // clock's drift since (TIME has microsecond resolution). Decisions still use
 // the instant the limiter passes in each batch, so the store never mixes two
-// clocks within one decision. Before the first reply the offset is 0.
+// clocks within one decision. Before the first reply the offset is 0: call
+// [Store.SyncTime] once before serving so that the first decisions agree
+// too.
 func WithServerTime(local func() time.Time) Option {
 	return func(s *Store) { s.local = local }
 }
@@ -94,13 +102,18 @@ func WithAutoPipeline() Option {
 	return func(s *Store) { s.autoPipeline = true }
 }
 
-// New returns a store over client. It never closes client.
+// errNilClient is returned by every call of a store built with a nil client.
+var errNilClient = fmt.Errorf("redis: %w: nil client", store.ErrUnavailable)
+
+// New returns a store over client. It never closes client. A nil client
+// gives a store whose every call fails with an error wrapping
+// store.ErrUnavailable.
 func New(client goredis.UniversalClient, opts ...Option) *Store {
 	s := &Store{client: client}
 	for _, o := range opts {
 		o(s)
 	}
-	if s.autoPipeline {
+	if s.autoPipeline && client != nil {
 		if ap, err := client.AsyncAutoPipeline(); err == nil {
 			s.ap = ap
 		}
@@ -115,6 +128,29 @@ func (s *Store) Now() time.Time {
 		return time.Time{}
 	}
 	return s.local().Add(time.Duration(s.offset.Load()))
+}
+
+// SyncTime measures the offset to the server's clock now, with one TIME
+// command, for stores built with WithServerTime (it does nothing
+// otherwise). Later decisions refresh the offset at no extra cost.
+func (s *Store) SyncTime(ctx context.Context) error {
+	if s.local == nil {
+		return nil
+	}
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if s.client == nil {
+		return errNilClient
+	}
+	t0 := s.local()
+	server, err := s.client.Time(ctx).Result()
+	if err != nil {
+		return s.wrapErr(err)
+	}
+	t1 := s.local()
+	s.offset.Store(int64(server.Sub(t0.Add(t1.Sub(t0) / 2))))
+	return nil
 }
 
 // Do implements store.Store: one EVALSHA of the batch script (EVAL when the
@@ -331,8 +367,19 @@ func (s *Store) run(ctx context.Context, script *goredis.Script, keys []string, 
 	if err := ctx.Err(); err != nil {
 		return nil, s.wrapErr(err)
 	}
+	if s.client == nil {
+		return nil, errNilClient
+	}
 	if s.ap != nil {
 		return s.runPipelined(ctx, script, keys, args)
+	}
+	if _, ok := s.loaded.Load(script.Hash()); !ok {
+		reply, err := script.Eval(ctx, s.client, keys, args...).Result()
+		if err != nil {
+			return nil, s.wrapErr(err)
+		}
+		s.loaded.Store(script.Hash(), true)
+		return reply, nil
 	}
 	reply, err := script.Run(ctx, s.client, keys, args...).Result()
 	if err != nil {
@@ -346,7 +393,12 @@ func (s *Store) run(ctx context.Context, script *goredis.Script, keys []string, 
 // with the client (SCRIPT LOAD) and queues EVALSHA again.
 func (s *Store) runPipelined(ctx context.Context, script *goredis.Script, keys []string, args []any) (any, error) {
 	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
-	cmdArgs = append(cmdArgs, "evalsha", script.Hash(), len(keys))
+	_, loaded := s.loaded.Load(script.Hash())
+	if src, ok := scriptSources[script.Hash()]; ok && !loaded {
+		cmdArgs = append(cmdArgs, "eval", src, len(keys)) // runs and caches it
+	} else {
+		cmdArgs = append(cmdArgs, "evalsha", script.Hash(), len(keys))
+	}
 	for _, k := range keys {
 		cmdArgs = append(cmdArgs, k)
 	}
@@ -362,6 +414,7 @@ func (s *Store) runPipelined(ctx context.Context, script *goredis.Script, keys [
 			}
 			return nil, s.wrapErr(err)
 		}
+		s.loaded.Store(script.Hash(), true)
 		return cmd.Val(), nil
 	}
 }
@@ -381,6 +434,9 @@ func (s *Store) wrapErr(err error) error {
 func (s *Store) Reset(ctx context.Context, keys ...store.Key) error {
 	if s.closed.Load() {
 		return store.ErrClosed
+	}
+	if s.client == nil {
+		return errNilClient
 	}
 	if len(keys) == 0 {
 		return nil

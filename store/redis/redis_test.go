@@ -408,6 +408,14 @@ func TestServerTime(t *testing.T) {
 	if got := redis.New(c).Now(); !got.IsZero() {
 		t.Fatalf("Now without WithServerTime = %v; want the zero Time", got)
 	}
+	// SyncTime corrects the clock before the first decision.
+	s2 := redis.New(c, redis.WithServerTime(func() time.Time { return local }))
+	if err := s2.SyncTime(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := s2.Now().Sub(serverNow); d < -time.Second || d > time.Second {
+		t.Fatalf("Now after SyncTime = %v, %v off the server's clock; want within 1s", s2.Now(), d)
+	}
 }
 
 // TestSameKeyTwice checks that a batch naming one key in two ops is
@@ -424,5 +432,17 @@ func TestSameKeyTwice(t *testing.T) {
 		if err := rs.Do(ctx, b); !errors.Is(err, store.ErrInvalidBatch) || b.Applied {
 			t.Fatalf("Do with one key twice = (applied %v, %v); want ErrInvalidBatch", b.Applied, err)
 		}
+	}
+}
+
+func TestNilClient(t *testing.T) {
+	s := redis.New(nil)
+	ctx := context.Background()
+	b := &store.Batch{Now: base, Ops: []store.Op{{Kind: store.Add, Key: store.Key{Namespace: "n", Caller: "c"}, N: 1, Ceil: 5, TTL: time.Second}}}
+	if err := s.Do(ctx, b); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Do with a nil client = %v; want ErrUnavailable", err)
+	}
+	if err := s.Reset(ctx, store.Key{Namespace: "n", Caller: "c"}); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Reset with a nil client = %v; want ErrUnavailable", err)
 	}
 }

@@ -235,4 +235,16 @@ return reply
 `
 
 // batchScript runs one whole batch; see luaBatch.
-var batchScript = goredis.NewScript(luaInt + luaBatch)
+var batchScript = newScript(luaInt + luaBatch)
+
+// scriptSources maps a script's SHA1 to its source, for sending EVAL
+// through the autopipeliner.
+var scriptSources = map[string]string{}
+
+// newScript returns the script of src and records its source. It runs at
+// package initialisation only.
+func newScript(src string) *goredis.Script {
+	sc := goredis.NewScript(src)
+	scriptSources[sc.Hash()] = src
+	return sc
+}

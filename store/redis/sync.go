@@ -126,7 +126,7 @@ return {live, join(out)}
 `
 
 // syncScript runs one slot group of a sync batch; see luaSync.
-var syncScript = goredis.NewScript(luaInt + luaSync)
+var syncScript = newScript(luaInt + luaSync)
 
 // syncFields is the number of ARGV fields per sync item.
 const syncFields = 5
@@ -151,6 +151,9 @@ func (s *Store) Sync(ctx context.Context, b *store.SyncBatch) error {
 	}
 	if err := b.Validate(); err != nil {
 		return err
+	}
+	if s.client == nil {
+		return errNilClient
 	}
 	b.Commands, b.Processes = 0, 0
 	if cap(b.Results) < len(b.Items) {
