@@ -240,11 +240,26 @@ type Server struct {
 	cmd *exec.Cmd
 }
 
-// StartServer starts redis-server on 127.0.0.1:port (pick a port from the
-// range the test owns), waits until it answers PING, and stops it in
-// t.Cleanup. The test fails if redis-server is not installed.
+// StartServer starts redis-server on 127.0.0.1:port, waits until it
+// answers PING, and stops it in t.Cleanup. When port is 0 or already taken
+// (another test run on the same machine), a free port is picked instead:
+// read the address from the Server. The test is skipped if redis-server is
+// not installed.
 func StartServer(t testing.TB, port int) *Server {
 	t.Helper()
+	if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil && port != 0 {
+		ln.Close()
+	} else {
+		if err == nil {
+			ln.Close()
+		}
+		free, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("redistest: no free port: %v", err)
+		}
+		port = free.Addr().(*net.TCPAddr).Port
+		free.Close()
+	}
 	s := &Server{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), t: t, dir: t.TempDir()}
 	s.Start()
 	t.Cleanup(s.Stop)

@@ -26,7 +26,6 @@ import (
 // Ports of this package's throwaway servers (7200–7299 are ours).
 const (
 	faultServerPort = 7210
-	faultProxyPort  = 7211
 )
 
 // proxy is a TCP proxy in front of a Redis server that can lose replies:
@@ -149,7 +148,7 @@ func TestFaults(t *testing.T) {
 	}
 	ctx := context.Background()
 	srv := redistest.StartServer(t, faultServerPort)
-	px := startProxy(t, faultProxyPort, srv.Addr)
+	px := startProxy(t, 0, srv.Addr) // any free port
 	o := redistest.Options(px.Addr())
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = 200*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
 	client := goredis.NewClient(o)
