@@ -276,3 +276,31 @@ func TestConcurrentExact(t *testing.T) {
 		})
 	}
 }
+
+// TestBucketRemainingExact checks Remaining against an exact division for
+// intervals and spans where a float estimate is off.
+func TestBucketRemainingExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for range 2000 {
+		count := 1 + rng.Int64N(1_000)
+		period := time.Duration(1+rng.Int64N(int64(time.Hour))) * time.Nanosecond
+		if int64(period)/count == 0 {
+			continue
+		}
+		burst := 1 + rng.Int64N(1<<20)
+		interval := int64(period) / count
+		if burst > (1<<62)/interval {
+			continue
+		}
+		clock := newClock(epoch)
+		lim := newLimiter(t, algorithms.TokenBucket(limiter.Per(count, period).WithBurst(burst)), clock)
+		n := 1 + rng.Int64N(burst)
+		res, err := lim.AllowN(context.Background(), "k", n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := burst - n; res.Remaining != want {
+			t.Fatalf("bucket %d/%v burst %d after %d: Remaining = %d; want %d", count, period, burst, n, res.Remaining, want)
+		}
+	}
+}
