@@ -5,9 +5,14 @@ import (
 	"context"
 	"encoding/xml"
 	"io"
+	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/floodgate-go/floodgate/internal/redistest"
 )
@@ -432,5 +437,62 @@ func TestReplayRealRedisMatchesCommandStats(t *testing.T) {
 	if n > 3 { // hybrid heartbeat/flush-id keys may live on under their own names
 		keys, _ := rs.admin.Keys(ctx, "*").Result()
 		t.Errorf("%d keys left after the replay: %v", n, keys[:min(len(keys), 10)])
+	}
+}
+
+// TestReplayCluster replays a simulated minute on the Redis Cluster at
+// REDIS_CLUSTER_ADDRS. The cluster is shared with other tests, so its
+// INFO commandstats are not compared here; the client-side counts, the
+// decisions and the clean-up are.
+func TestReplayCluster(t *testing.T) {
+	addrs := redistest.ClusterAddrs()
+	if len(addrs) == 0 {
+		t.Skip("REDIS_CLUSTER_ADDRS not set: skipping the replay on a Redis Cluster")
+	}
+	ctx := context.Background()
+	rs, err := newRemote(ctx, addrs, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rs.Close() })
+	specs, err := selectSpecs("naive,redis,relaxed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := Replay(ctx, Options{Workload: smallWorkload(1), Policy: incidentPolicy(), Interval: time.Second, Specs: specs, Shared: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Exact.OverLimit != 0 && r.Spec.Key != "relaxed" {
+			t.Errorf("%s: %d over the limit on the cluster; want 0", r.Spec.Key, r.Exact.OverLimit)
+		}
+		if r.ServerCmds == nil || sum(r.ServerCmds) < r.Commands {
+			t.Errorf("%s: server counted %d commands, clients sent %d", r.Spec.Key, sum(r.ServerCmds), r.Commands)
+		}
+	}
+	if c := results[0].CommandsPerRequest(); c < 2 || c > 4 {
+		t.Errorf("naive on the cluster: %.3f commands/request; want 2 to 4", c)
+	}
+	if r := results[1]; r.Commands < r.Requests || r.Commands > r.Requests+20 {
+		t.Errorf("redis store on the cluster: %d commands for %d decisions; want one each", r.Commands, r.Requests)
+	}
+	// Replay deleted every key it wrote, on every master.
+	var (
+		mu   sync.Mutex
+		left int
+	)
+	err = rs.admin.(*goredis.ClusterClient).ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+		keys, err := c.Keys(ctx, "fg-replay:"+strconv.Itoa(os.Getpid())+":*").Result()
+		mu.Lock()
+		left += len(keys)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d keys of this run left on the cluster", left)
 	}
 }
