@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/floodgate-go/floodgate/internal/timelog"
 	"github.com/floodgate-go/floodgate/store"
 )
 
@@ -112,7 +113,7 @@ type cell struct {
 	gone    bool  // removed on purpose (expired, reset): nothing to send
 	evicted bool  // pushed out of the LRU while dirty
 	floored bool  // written by ops with a floor (a token bucket's cell)
-	log     *timeLog
+	log     *timelog.Log
 }
 
 // call is a remote call in flight for one caller, which concurrent

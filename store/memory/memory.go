@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
+	"github.com/floodgate-go/floodgate/internal/timelog"
 	"github.com/floodgate-go/floodgate/store"
 )
 
@@ -62,7 +63,7 @@ type shard struct {
 type cell struct {
 	expires int64 // Unix ns; the cell is absent from then on
 	value   int64
-	log     *timeLog
+	log     *timelog.Log
 }
 
 // Option configures a Store.
@@ -221,19 +222,11 @@ func (sh *shard) eval(op *store.Op, now int64, r *store.Result) (*cell, bool) {
 		return c, store.Fits(r.Value, op.N, used, op.Ceil)
 	}
 	// store.Log
-	if c == nil || c.log == nil {
-		return c, op.N <= op.Ceil
+	var l *timelog.Log
+	if c != nil {
+		l = c.log
 	}
-	l := c.log
-	l.trim(now - int64(op.Window))
-	r.Value = l.count
-	fits := l.count+op.N <= op.Ceil
-	k := int64(1)
-	if !fits {
-		k = l.count + op.N - op.Ceil
-	}
-	r.Oldest, r.Newest = l.nth(k), l.newest()
-	return c, fits
+	return c, timelog.Eval(l, op, now, r)
 }
 
 // settle turns the result eval computed into the result after op, for a
@@ -243,13 +236,7 @@ func settle(op *store.Op, now int64, r *store.Result) {
 		r.Value += op.N
 		return
 	}
-	if op.N > 0 {
-		r.Value += op.N
-		r.Newest = max(now, r.Newest)
-		if r.Oldest == 0 {
-			r.Oldest = r.Newest
-		}
-	}
+	timelog.Settle(op, now, r)
 }
 
 // apply writes op, which eval found to fit, to its live cell c (nil when
@@ -265,13 +252,7 @@ func (sh *shard) apply(op *store.Op, c *cell, now int64, r *store.Result) {
 		c.expires = now + int64(op.TTL)
 		return
 	}
-	if c.log == nil {
-		c.log = &timeLog{}
-	}
-	if op.N > 0 {
-		c.log.push(max(now, c.log.newest()), op.N)
-	}
-	c.expires = max(c.log.newest(), now) + int64(op.Window)
+	c.log, c.expires = timelog.Append(c.log, op, now)
 }
 
 // Reset implements store.Store.
