@@ -123,8 +123,9 @@ func checkLimits(alg Algorithm, limits []Limit) error {
 }
 
 // Allow reports whether one request by key may happen now. It is AllowN(ctx, key, 1).
-func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
-	return l.AllowN(ctx, key, 1)
+func (l *Limiter) Allow(ctx context.Context, key string) (res Result, err error) {
+	err = l.decide(ctx, key, 1, false, &res)
+	return res, err
 }
 
 // AllowN reports whether n units for key may be spent now, and spends them
@@ -135,8 +136,9 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
 // limit function (ErrInvalidLimit), and store failures, wrapped (see
 // store.ErrUnavailable). On error the Result is the zero Result: deciding
 // what to do then (fail open or closed) is the caller's choice.
-func (l *Limiter) AllowN(ctx context.Context, key string, n int64) (Result, error) {
-	return l.decide(ctx, key, n, false)
+func (l *Limiter) AllowN(ctx context.Context, key string, n int64) (res Result, err error) {
+	err = l.decide(ctx, key, n, false, &res)
+	return res, err
 }
 
 // Peek reports key's state without spending anything: Allowed says whether
@@ -144,7 +146,8 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int64) (Result, erro
 // (not counting that request), and RetryAfter, when not allowed, how long
 // until one would be.
 func (l *Limiter) Peek(ctx context.Context, key string) (Result, error) {
-	res, err := l.decide(ctx, key, 1, true)
+	var res Result
+	err := l.decide(ctx, key, 1, true, &res)
 	if err == nil && res.Allowed {
 		res.Remaining++ // the would-be request is not spent
 	}
@@ -205,17 +208,17 @@ func checkKey(key string) error {
 	return nil
 }
 
-func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool) (res Result, err error) {
+func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, res *Result) error {
 	if key == "" || len(key) > MaxKeyLen || n <= 0 || n > l.maxN {
-		return Result{}, l.inputError(key, n)
+		return l.inputError(key, n)
 	}
 	s := l.pool.Get().(*scratch)
 	r := &s.req
 	r.Caller, r.N, r.Limits, r.Namespaces = key, n, l.limits, l.namespaces
 	if l.limitFunc != nil {
-		if err = l.planLimits(ctx, s); err != nil {
+		if err := l.planLimits(ctx, s); err != nil {
 			l.pool.Put(s)
-			return Result{}, err
+			return err
 		}
 	}
 	r.Now = l.nowNano()
@@ -223,13 +226,14 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool) (r
 	b.Ops, b.Results = b.Ops[:0], b.Results[:0]
 	b.Now, b.Peek, b.Applied = r.Now, peek, false
 	l.alg.Plan(b, r)
-	if err = l.store.Do(ctx, b); err != nil {
+	err := l.store.Do(ctx, b)
+	if err != nil {
 		err = fmt.Errorf("limiter: %w", err)
 	} else {
-		res = l.alg.Decide(b, r)
+		*res = l.alg.Decide(b, r)
 	}
 	l.pool.Put(s)
-	return res, err
+	return err
 }
 
 // inputError explains why key or n was refused by decide's quick check.
