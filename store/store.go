@@ -189,12 +189,14 @@ func (b *Batch) Validate() error {
 	}
 	for i := range b.Ops {
 		op := &b.Ops[i]
-		if op.Key.Caller != caller {
-			return errInvalid("ops of several callers in one batch")
-		}
-		for j := range i {
-			if b.Ops[j].Key == op.Key {
-				return errInvalid("one key in two ops of a batch")
+		if i > 0 {
+			if op.Key.Caller != caller {
+				return errInvalid("ops of several callers in one batch")
+			}
+			for j := range i {
+				if b.Ops[j].Key == op.Key {
+					return errInvalid("one key in two ops of a batch")
+				}
 			}
 		}
 		switch op.Kind {
