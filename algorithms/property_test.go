@@ -13,18 +13,12 @@ import (
 	"github.com/floodgate-go/floodgate/algorithms"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store/memory"
+	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
 var epoch = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct{ t atomic.Int64 }
-
-func (c *fakeClock) Now() time.Time   { return time.Unix(0, c.t.Load()) }
-func (c *fakeClock) Set(t time.Time)  { c.t.Store(t.UnixNano()) }
-func newClock(t time.Time) *fakeClock { c := &fakeClock{}; c.Set(t); return c }
-
-func newLimiter(t *testing.T, alg limiter.Algorithm, clock *fakeClock) *limiter.Limiter {
+func newLimiter(t *testing.T, alg limiter.Algorithm, clock *storetest.Clock) *limiter.Limiter {
 	t.Helper()
 	lim, err := limiter.New(alg, limiter.WithStore(memory.New()), limiter.WithClock(clock.Now))
 	if err != nil {
@@ -70,7 +64,7 @@ func TestTokenBucketMatchesXTimeRate(t *testing.T) {
 		r := rates[seq%len(rates)]
 		burst := 1 + rng.Int64N(20)
 		interval := r.period / time.Duration(r.count)
-		clock := newClock(epoch)
+		clock := storetest.NewClock(epoch)
 		lim := newLimiter(t, algorithms.TokenBucket(limiter.Per(r.count, r.period).WithBurst(burst)), clock)
 		ref := rate.NewLimiter(rate.Limit(float64(r.count)/r.period.Seconds()), int(burst))
 		for i, a := range arrivals(rng, epoch, 200, interval/2+time.Duration(rng.Int64N(int64(interval))), burst) {
@@ -101,7 +95,7 @@ func TestFixedWindowExactPerWindow(t *testing.T) {
 	for seq := range 300 {
 		limit := 1 + rng.Int64N(30)
 		period := time.Duration(1+rng.IntN(60)) * time.Second
-		clock := newClock(epoch)
+		clock := storetest.NewClock(epoch)
 		lim := newLimiter(t, algorithms.FixedWindow(limiter.Per(limit, period)), clock)
 		counts := map[int64]int64{}
 		for i, a := range arrivals(rng, epoch, 300, period/time.Duration(2*limit), limit) {
@@ -136,7 +130,7 @@ func TestSlidingLogExact(t *testing.T) {
 	for seq := range 300 {
 		limit := 1 + rng.Int64N(20)
 		period := time.Duration(1+rng.IntN(30)) * time.Second
-		clock := newClock(epoch)
+		clock := storetest.NewClock(epoch)
 		lim := newLimiter(t, algorithms.SlidingLog(limiter.Per(limit, period)), clock)
 		var admitted []time.Time // one per unit
 		inWindow := func(end time.Time) int64 {
@@ -186,7 +180,7 @@ func TestSlidingWindowWithinBound(t *testing.T) {
 	for seq := range 300 {
 		limit := 2 + rng.Int64N(40)
 		period := time.Duration(1+rng.IntN(30)) * time.Second
-		clock := newClock(epoch)
+		clock := storetest.NewClock(epoch)
 		lim := newLimiter(t, algorithms.SlidingWindow(limiter.Per(limit, period)), clock)
 		counts := map[int64]int64{}
 		var admitted []time.Time
@@ -251,7 +245,7 @@ func TestConcurrentExact(t *testing.T) {
 	}
 	for _, tt := range algs {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newClock(epoch.Add(time.Second))
+			clock := storetest.NewClock(epoch.Add(time.Second))
 			lim := newLimiter(t, tt.alg, clock)
 			var allowed atomic.Int64
 			var wg sync.WaitGroup
@@ -292,7 +286,7 @@ func TestBucketRemainingExact(t *testing.T) {
 		if burst > (1<<62)/interval {
 			continue
 		}
-		clock := newClock(epoch)
+		clock := storetest.NewClock(epoch)
 		lim := newLimiter(t, algorithms.TokenBucket(limiter.Per(count, period).WithBurst(burst)), clock)
 		n := 1 + rng.Int64N(burst)
 		res, err := lim.AllowN(context.Background(), "k", n)

@@ -12,21 +12,10 @@ import (
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/hybrid"
 	"github.com/floodgate-go/floodgate/store/memory"
+	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
 var epoch = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 func mustNew(t *testing.T, alg limiter.Algorithm, opts ...limiter.Option) *limiter.Limiter {
 	t.Helper()
@@ -39,7 +28,7 @@ func mustNew(t *testing.T, alg limiter.Algorithm, opts ...limiter.Option) *limit
 }
 
 func TestMinuteAndDay(t *testing.T) {
-	clock := &fakeClock{t: epoch}
+	clock := storetest.NewClock(epoch)
 	s := memory.New()
 	lim := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(120), limiter.PerDay(10_000)),
 		limiter.WithStore(s), limiter.WithClock(clock.Now))
@@ -86,7 +75,7 @@ func TestMinuteAndDay(t *testing.T) {
 }
 
 func TestLimitFuncPlans(t *testing.T) {
-	clock := &fakeClock{t: epoch.Add(10 * time.Second)}
+	clock := storetest.NewClock(epoch.Add(10 * time.Second))
 	var mu sync.Mutex
 	plans := map[string]int64{"free": 5, "pro": 50}
 	lim := mustNew(t, algorithms.FixedWindow(),
@@ -233,7 +222,7 @@ func TestStoreErrorsSurface(t *testing.T) {
 }
 
 func TestPeekAndReset(t *testing.T) {
-	clock := &fakeClock{t: epoch}
+	clock := storetest.NewClock(epoch)
 	lim := mustNew(t, algorithms.SlidingWindow(limiter.PerMinute(3), limiter.PerHour(10)),
 		limiter.WithStore(memory.New()), limiter.WithClock(clock.Now))
 	ctx := context.Background()
@@ -278,7 +267,7 @@ func TestClosedStore(t *testing.T) {
 }
 
 func TestTimeGoingBackwards(t *testing.T) {
-	clock := &fakeClock{t: epoch.Add(time.Hour)}
+	clock := storetest.NewClock(epoch.Add(time.Hour))
 	lim := mustNew(t, algorithms.TokenBucket(limiter.PerSecond(1).WithBurst(2)),
 		limiter.WithStore(memory.New()), limiter.WithClock(clock.Now))
 	ctx := context.Background()

@@ -21,21 +21,11 @@ import (
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/memory"
+	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
 // start is 17.5 s into a minute.
 var start = time.Date(2026, 1, 1, 10, 0, 17, 500_000_000, time.UTC)
-
-type fakeClock struct{ ns atomic.Int64 }
-
-func newClock(t time.Time) *fakeClock {
-	c := new(fakeClock)
-	c.ns.Store(t.UnixNano())
-	return c
-}
-
-func (c *fakeClock) Now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *fakeClock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 
 func newStore(t *testing.T) *memory.Store {
 	st := memory.New()
@@ -43,7 +33,7 @@ func newStore(t *testing.T) *memory.Store {
 	return st
 }
 
-func newLimiter(t *testing.T, alg limiter.Algorithm, st store.Store, clk *fakeClock, opts ...limiter.Option) *limiter.Limiter {
+func newLimiter(t *testing.T, alg limiter.Algorithm, st store.Store, clk *storetest.Clock, opts ...limiter.Option) *limiter.Limiter {
 	t.Helper()
 	lim, err := limiter.New(alg, append([]limiter.Option{limiter.WithStore(st), limiter.WithClock(clk.Now)}, opts...)...)
 	if err != nil {
@@ -69,7 +59,7 @@ func ceilSec(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
 // paths are not counted and another client is unaffected.
 func TestChiLimitAndHeaders(t *testing.T) {
 	const limit = 3
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(limit)), newStore(t), clk)
 	model := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(limit)), newStore(t), clk)
 
@@ -120,7 +110,7 @@ func TestChiLimitAndHeaders(t *testing.T) {
 // TestKeyByRoutePattern: the key is the full route pattern wherever the
 // middleware sits.
 func TestKeyByRoutePattern(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(100)), newStore(t), clk)
 	g, err := chilimit.New(lim, chilimit.KeyByRoutePattern())
 	if err != nil {
@@ -178,7 +168,7 @@ func TestKeyByRoutePattern(t *testing.T) {
 
 // TestKeyByURLParam: the parameter keys; a route without it answers 400.
 func TestKeyByURLParam(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), newStore(t), clk)
 	mw := chilimit.Middleware(lim, chilimit.KeyByURLParam("org"))
 	r := chi.NewRouter()
@@ -218,7 +208,7 @@ func TestRealServerConcurrent(t *testing.T) {
 		keys      = 5
 	)
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last: server and connections gone
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	st := newStore(t)
 	limits := map[string]int64{"/search": 37, "/orders/{id}": 100}
 	searchLim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(limits["/search"])), st, clk, limiter.WithPrefix("search"))

@@ -21,6 +21,7 @@ import (
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/memory"
+	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -31,18 +32,7 @@ func TestMain(m *testing.M) {
 // start is 17.5 s into a minute.
 var start = time.Date(2026, 1, 1, 10, 0, 17, 500_000_000, time.UTC)
 
-type fakeClock struct{ ns atomic.Int64 }
-
-func newClock(t time.Time) *fakeClock {
-	c := new(fakeClock)
-	c.ns.Store(t.UnixNano())
-	return c
-}
-
-func (c *fakeClock) Now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *fakeClock) Add(d time.Duration) { c.ns.Add(int64(d)) }
-
-func newLimiter(t *testing.T, alg limiter.Algorithm, st store.Store, clk *fakeClock) *limiter.Limiter {
+func newLimiter(t *testing.T, alg limiter.Algorithm, st store.Store, clk *storetest.Clock) *limiter.Limiter {
 	t.Helper()
 	if st == nil {
 		m := memory.New()
@@ -82,7 +72,7 @@ func TestGinLimitAndHeaders(t *testing.T) {
 		{"bucket", func() limiter.Algorithm { return algorithms.TokenBucket(limiter.PerMinute(3)) }, "20"},
 	} {
 		t.Run("alg="+bc.name, func(t *testing.T) {
-			clk := newClock(start)
+			clk := storetest.NewClock(start)
 			lim := newLimiter(t, bc.alg(), nil, clk)
 			model := newLimiter(t, bc.alg(), nil, clk)
 			var served, after atomic.Int64
@@ -141,7 +131,7 @@ func TestGinLimitAndHeaders(t *testing.T) {
 
 // TestGinKeysAndProxies: httplimit's keys and proxy rules apply unchanged.
 func TestGinKeysAndProxies(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(10)), nil, clk)
 	e := gin.New()
 	e.GET("/spoof", ginlimit.Middleware(lim), func(c *gin.Context) {})
@@ -179,7 +169,7 @@ func (failStore) Close() error                              { return nil }
 // TestGinStoreFailure: fail-open serves and reports once; fail-closed
 // answers 503; neither leaks the error.
 func TestGinStoreFailure(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), failStore{}, clk)
 	for _, tt := range []struct {
 		opt  httplimit.Option

@@ -9,6 +9,7 @@ import (
 	"github.com/floodgate-go/floodgate/algorithms"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store/memory"
+	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
 // sinkWriter is a ResponseWriter with a fresh header map per response, as
@@ -44,7 +45,7 @@ var fixedValue = []string{"1"}
 func allowedPath(tb testing.TB) (*limiter.Limiter, *http.Request) {
 	st := memory.New()
 	tb.Cleanup(func() { st.Close() })
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(1<<40)),
 		limiter.WithStore(st), limiter.WithClock(clk.Now))
 	if err != nil {

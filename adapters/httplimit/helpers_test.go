@@ -13,24 +13,12 @@ import (
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/memory"
+	"github.com/floodgate-go/floodgate/store/storetest"
 )
-
-// fakeClock is a clock tests move by hand.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newClock(t time.Time) *fakeClock {
-	c := new(fakeClock)
-	c.ns.Store(t.UnixNano())
-	return c
-}
-
-func (c *fakeClock) Now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *fakeClock) Add(d time.Duration) { c.ns.Add(int64(d)) }
-func (c *fakeClock) Set(t time.Time)     { c.ns.Store(t.UnixNano()) }
 
 // newLimiter returns a limiter on st (a fresh memory store when nil) and
 // the given clock, closed with the test.
-func newLimiter(t *testing.T, alg limiter.Algorithm, st store.Store, clk *fakeClock, opts ...limiter.Option) *limiter.Limiter {
+func newLimiter(t *testing.T, alg limiter.Algorithm, st store.Store, clk *storetest.Clock, opts ...limiter.Option) *limiter.Limiter {
 	t.Helper()
 	if st == nil {
 		m := memory.New()

@@ -20,6 +20,7 @@ import (
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/memory"
+	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
 // start is 17.5 s into a minute, so a minute window resets in 42.5 s.
@@ -43,7 +44,7 @@ func TestLimitHeadersRetryAfter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run("alg="+tt.name, func(t *testing.T) {
-			clk := newClock(start)
+			clk := storetest.NewClock(start)
 			lim := newLimiter(t, tt.alg(), nil, clk)
 			model := newLimiter(t, tt.alg(), nil, clk)
 			h := httplimit.Middleware(lim)(okHandler)
@@ -73,9 +74,9 @@ func TestLimitHeadersRetryAfter(t *testing.T) {
 				t.Fatalf("Retry-After = %q; want %d", got, tt.wantRetry)
 			}
 			// One second short of Retry-After, still denied; at it, admitted.
-			clk.Add(time.Duration(tt.wantRetry-1) * time.Second)
+			clk.Advance(time.Duration(tt.wantRetry-1) * time.Second)
 			check(limit+2, http.StatusTooManyRequests)
-			clk.Add(time.Second)
+			clk.Advance(time.Second)
 			check(limit+3, http.StatusOK)
 		})
 	}
@@ -83,7 +84,7 @@ func TestLimitHeadersRetryAfter(t *testing.T) {
 
 // TestRetryAfterNeverZero: a wait of 1 ns is announced as 1 second.
 func TestRetryAfterNeverZero(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	// One token per nanosecond, bucket of one: the second request at the
 	// same instant waits 1 ns.
 	lim := newLimiter(t, algorithms.TokenBucket(limiter.PerSecond(1e9).WithBurst(1)), nil, clk)
@@ -105,7 +106,7 @@ func TestRetryAfterNeverZero(t *testing.T) {
 
 // TestDeniedBody checks the 429 problem document.
 func TestDeniedBody(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, clk)
 	h := httplimit.Middleware(lim)(okHandler)
 	get(h, "/", "192.0.2.1:1")
@@ -151,7 +152,7 @@ func TestExempt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run("path="+tt.path, func(t *testing.T) {
-			clk := newClock(start)
+			clk := storetest.NewClock(start)
 			lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(100)), nil, clk)
 			h := httplimit.Middleware(lim, httplimit.Exempt("/health", "/static/"))(okHandler)
 			for range 3 {
@@ -180,7 +181,7 @@ func TestExempt(t *testing.T) {
 
 // TestOtherKeyUnaffected: exhausting one client leaves another whole.
 func TestOtherKeyUnaffected(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(2)), nil, clk)
 	h := httplimit.Middleware(lim)(okHandler)
 	for range 3 {
@@ -209,7 +210,7 @@ func TestHeaderSets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run("set="+tt.description, func(t *testing.T) {
-			clk := newClock(start)
+			clk := storetest.NewClock(start)
 			lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, clk)
 			h := httplimit.Middleware(lim, httplimit.Headers(tt.set))(okHandler)
 			for i, status := range []int{200, 429} {
@@ -234,7 +235,7 @@ func TestHeaderSets(t *testing.T) {
 
 // TestPolicyName: a custom name, escaped as a structured-field string.
 func TestPolicyName(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.Per(10, 90*time.Second)), nil, clk)
 	tests := []struct {
 		opt        []httplimit.Option
@@ -255,7 +256,7 @@ func TestPolicyName(t *testing.T) {
 
 // TestDeniedHandler: a custom handler sees the decision.
 func TestDeniedHandler(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, clk)
 	var seen limiter.Result
 	denied := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -289,10 +290,10 @@ func TestStoreFailure(t *testing.T) {
 			name = "mode=closed"
 		}
 		t.Run(name, func(t *testing.T) {
-			clk := newClock(start)
+			clk := storetest.NewClock(start)
 			fs := new(failStore)
 			lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(5)), fs, clk)
-			hookClock := newClock(start)
+			hookClock := storetest.NewClock(start)
 			var hooked atomic.Int64
 			var lastErr error
 			opts := []httplimit.Option{
@@ -312,7 +313,7 @@ func TestStoreFailure(t *testing.T) {
 				served.Add(1)
 			}))
 			for i := range 100 {
-				hookClock.Add(time.Millisecond) // 100 requests within 0.1 s
+				hookClock.Advance(time.Millisecond) // 100 requests within 0.1 s
 				w := get(h, "/", "192.0.2.1:1")
 				if w.Code != wantStatus {
 					t.Fatalf("request %d: status %d; want %d", i, w.Code, wantStatus)
@@ -336,7 +337,7 @@ func TestStoreFailure(t *testing.T) {
 			if !errors.Is(lastErr, store.ErrUnavailable) {
 				t.Errorf("hook error = %v; want the store error", lastErr)
 			}
-			hookClock.Add(time.Second)
+			hookClock.Advance(time.Second)
 			get(h, "/", "192.0.2.1:1")
 			get(h, "/", "192.0.2.1:1")
 			if hooked.Load() != 2 {
@@ -352,7 +353,7 @@ func TestDefaultHookLogs(t *testing.T) {
 	var buf bytes.Buffer
 	defer slog.SetDefault(slog.Default())
 	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(5)), new(failStore), clk)
 	h := httplimit.Middleware(lim, httplimit.WithClock(clk.Now))(okHandler)
 	for range 10 {
@@ -370,7 +371,7 @@ func TestDefaultHookLogs(t *testing.T) {
 // TestCanceledRequestNotReported: a store error for a request whose client
 // went away is not a limiter failure worth a report.
 func TestCanceledRequestNotReported(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(5)), new(failStore), clk)
 	var hooked atomic.Int64
 	h := httplimit.Middleware(lim, httplimit.ErrorHook(func(*http.Request, error) { hooked.Add(1) }))(okHandler)
@@ -390,7 +391,7 @@ func TestCanceledRequestNotReported(t *testing.T) {
 
 // TestKeyErrors: a key that cannot be derived answers 400 without detail.
 func TestKeyErrors(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(5)), nil, clk)
 	tests := []struct {
 		name   string
@@ -424,7 +425,7 @@ func TestKeyErrors(t *testing.T) {
 // TestInvalidOptions: New reports each bad option; Middleware answers 500
 // instead of panicking.
 func TestInvalidOptions(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(5)), nil, clk)
 	tests := []struct {
 		name string
@@ -478,7 +479,7 @@ func TestInvalidOptions(t *testing.T) {
 // TestPerRouteLimiters: limiters with different algorithms on one store,
 // one per route group, keep separate counts for the same client.
 func TestPerRouteLimiters(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	st := memory.New()
 	t.Cleanup(func() { st.Close() })
 	search := newLimiter(t, algorithms.TokenBucket(limiter.PerMinute(2)), st, clk, limiter.WithPrefix("search"))

@@ -11,6 +11,7 @@ import (
 	"github.com/floodgate-go/floodgate/adapters/httplimit"
 	"github.com/floodgate-go/floodgate/algorithms"
 	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
 // TestSpoofedForwardingHeaders: without trusted proxies, 1,000 requests
@@ -19,7 +20,7 @@ func TestSpoofedForwardingHeaders(t *testing.T) {
 	const limit = 10
 	for _, header := range []string{"X-Forwarded-For", "Forwarded", "X-Real-IP"} {
 		t.Run("header="+header, func(t *testing.T) {
-			clk := newClock(start)
+			clk := storetest.NewClock(start)
 			lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(limit)), nil, clk)
 			h := httplimit.Middleware(lim)(okHandler)
 			allowed := 0
@@ -84,7 +85,7 @@ func TestKeyByIPChains(t *testing.T) {
 		{"remote-without-port", "10.0.0.1", "", []string{"X-Forwarded-For", "203.0.113.9"}, "203.0.113.9"},
 		{"unix-socket", "@", "", []string{"X-Forwarded-For", "203.0.113.9"}, "@"},
 	}
-	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, newClock(start))
+	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, storetest.NewClock(start))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := []httplimit.Option{trusted}
@@ -110,7 +111,7 @@ func TestKeyByIPChains(t *testing.T) {
 
 // TestTrustMappedCIDR: an IPv4-mapped IPv6 range trusts IPv4 proxies.
 func TestTrustMappedCIDR(t *testing.T) {
-	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, newClock(start))
+	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, storetest.NewClock(start))
 	g, err := httplimit.New(lim, httplimit.TrustProxies("::ffff:10.0.0.0/104"))
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +128,7 @@ func TestTrustMappedCIDR(t *testing.T) {
 
 // TestIPv6Prefix: the prefix length groups IPv6 clients; IPv4 is unaffected.
 func TestIPv6Prefix(t *testing.T) {
-	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, newClock(start))
+	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, storetest.NewClock(start))
 	tests := []struct {
 		bits   int
 		remote string
@@ -155,7 +156,7 @@ func TestIPv6Prefix(t *testing.T) {
 // TestKeyByHeader: the header keys; a missing one falls back to the client
 // address under a key no header can forge.
 func TestKeyByHeader(t *testing.T) {
-	clk := newClock(start)
+	clk := storetest.NewClock(start)
 	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, clk)
 	g, err := httplimit.New(lim, httplimit.KeyByHeader("x-tenant-id"))
 	if err != nil {
@@ -197,7 +198,7 @@ func TestKeyByHeader(t *testing.T) {
 
 // TestKeysCombined: combined keys are unambiguous and propagate errors.
 func TestKeysCombined(t *testing.T) {
-	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, newClock(start))
+	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, storetest.NewClock(start))
 	part := func(name string) httplimit.Key {
 		return httplimit.KeyFunc(func(r *http.Request) (string, error) { return r.Header.Get(name), nil })
 	}

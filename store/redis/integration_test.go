@@ -19,6 +19,7 @@ import (
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/redis"
+	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
 // Ports of the throwaway servers these tests start (this package owns
@@ -28,14 +29,6 @@ const (
 	portDown = 7102
 	portOOM  = 7103
 )
-
-// fakeClock is a clock shared by many limiters; tests move it between
-// rounds of requests.
-type fakeClock struct{ ns atomic.Int64 }
-
-func (c *fakeClock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) set(t int64)         { c.ns.Store(t) }
-func (c *fakeClock) add(d time.Duration) { c.ns.Add(int64(d)) }
 
 // TestEightStores runs 8 stores, each with its own client (half of them
 // with WithAutoPipeline), 4 goroutines each, on one caller key in the real Redis at REDIS_ADDR, in rounds at
@@ -84,7 +77,7 @@ func TestEightStores(t *testing.T) {
 		}
 		return allowed.Load()
 	}
-	build := func(t *testing.T, alg limiter.Algorithm, clk *fakeClock) []*limiter.Limiter {
+	build := func(t *testing.T, alg limiter.Algorithm, clk *storetest.Clock) []*limiter.Limiter {
 		t.Helper()
 		lims := make([]*limiter.Limiter, stores)
 		for i := range lims {
@@ -95,7 +88,7 @@ func TestEightStores(t *testing.T) {
 			s := redis.New(clients[i], opts...)
 			t.Cleanup(func() { _ = s.Close() })
 			var err error
-			lims[i], err = limiter.New(alg, limiter.WithStore(s), limiter.WithClock(clk.now), limiter.WithPrefix(t.Name()))
+			lims[i], err = limiter.New(alg, limiter.WithStore(s), limiter.WithClock(clk.Now), limiter.WithPrefix(t.Name()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,11 +98,10 @@ func TestEightStores(t *testing.T) {
 	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).UnixNano()
 
 	t.Run("FixedWindow", func(t *testing.T) {
-		clk := new(fakeClock)
-		clk.set(start + int64(10*time.Second))
+		clk := storetest.NewClock(time.Unix(0, start+int64(10*time.Second)))
 		lims := build(t, algorithms.FixedWindow(limiter.PerMinute(50)), clk)
 		for i, step := range []time.Duration{0, 20 * time.Second, 40 * time.Second, time.Minute} {
-			clk.add(step)
+			clk.Advance(step)
 			want := int64(50)
 			if i == 1 { // same window as round 0: already full
 				want = 0
@@ -121,8 +113,7 @@ func TestEightStores(t *testing.T) {
 	})
 
 	t.Run("SlidingLog", func(t *testing.T) {
-		clk := new(fakeClock)
-		clk.set(start)
+		clk := storetest.NewClock(time.Unix(0, start))
 		lims := build(t, algorithms.SlidingLog(limiter.PerMinute(50)), clk)
 		steps := []struct {
 			step time.Duration
@@ -135,7 +126,7 @@ func TestEightStores(t *testing.T) {
 			{time.Minute / 2, 50},
 		}
 		for i, st := range steps {
-			clk.add(st.step)
+			clk.Advance(st.step)
 			if got := round(t, lims, "k"); got != st.want {
 				t.Fatalf("round %d: %d requests allowed; want %d", i, got, st.want)
 			}
@@ -143,33 +134,31 @@ func TestEightStores(t *testing.T) {
 	})
 
 	t.Run("TokenBucket", func(t *testing.T) {
-		clk := new(fakeClock)
-		clk.set(start)
+		clk := storetest.NewClock(time.Unix(0, start))
 		lim := limiter.PerSecond(10).WithBurst(20)
 		lims := build(t, algorithms.TokenBucket(lim), clk)
 		model := rate.NewLimiter(rate.Limit(10), 20)
 		for i, step := range []time.Duration{0, 350 * time.Millisecond, 50 * time.Millisecond, time.Second, 3 * time.Second, 99 * time.Millisecond} {
-			clk.add(step)
+			clk.Advance(step)
 			var want int64
 			for range stores * perStore * tries {
-				if model.AllowN(clk.now(), 1) {
+				if model.AllowN(clk.Now(), 1) {
 					want++
 				}
 			}
 			if got := round(t, lims, "k"); got != want {
-				t.Fatalf("round %d at +%v: %d requests allowed; x/time/rate allows %d", i, time.Duration(clk.ns.Load()-start), got, want)
+				t.Fatalf("round %d at +%v: %d requests allowed; x/time/rate allows %d", i, time.Duration(clk.Now().UnixNano()-start), got, want)
 			}
 		}
 	})
 
 	t.Run("FixedWindowTwoLimits", func(t *testing.T) {
-		clk := new(fakeClock)
-		clk.set(start + int64(time.Second))
+		clk := storetest.NewClock(time.Unix(0, start+int64(time.Second)))
 		lims := build(t, algorithms.FixedWindow(limiter.PerMinute(10), limiter.PerDay(25)), clk)
 		key := "tenant:{42}"
 		cell := func(period time.Duration) int64 {
 			t.Helper()
-			k := store.Key{Namespace: store.Escape(t.Name()) + ":fixed:" + period.String(), Caller: key, Window: clk.ns.Load() / int64(period)}
+			k := store.Key{Namespace: store.Escape(t.Name()) + ":fixed:" + period.String(), Caller: key, Window: clk.Now().UnixNano() / int64(period)}
 			v, err := clients[0].Get(context.Background(), prefix+k.String()).Int64()
 			if errors.Is(err, goredis.Nil) {
 				return 0
@@ -189,7 +178,7 @@ func TestEightStores(t *testing.T) {
 			if m, d := cell(time.Minute), cell(24*time.Hour); m != want || d != day {
 				t.Fatalf("minute %d: Redis holds minute=%d day=%d; want %d, %d", i, m, d, want, day)
 			}
-			clk.add(time.Minute)
+			clk.Advance(time.Minute)
 		}
 	})
 }
@@ -258,9 +247,8 @@ func TestCost(t *testing.T) {
 	for _, mode := range []string{"plain", "autopipeline"} {
 		for _, tt := range tests {
 			t.Run(mode+"/"+tt.name, func(t *testing.T) {
-				clk := new(fakeClock)
-				clk.set(base)
-				lim, err := limiter.New(tt.alg, limiter.WithStore(stores[mode]), limiter.WithClock(clk.now), limiter.WithPrefix(mode+"/"+tt.name))
+				clk := storetest.NewClock(time.Unix(0, base))
+				lim, err := limiter.New(tt.alg, limiter.WithStore(stores[mode]), limiter.WithClock(clk.Now), limiter.WithPrefix(mode+"/"+tt.name))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -274,7 +262,7 @@ func TestCost(t *testing.T) {
 				cnt.Reset()
 				allowed := 0
 				for i := range decisions {
-					clk.add(time.Microsecond)
+					clk.Advance(time.Microsecond)
 					res, err := lim.Allow(ctx, "k")
 					if err != nil {
 						t.Fatalf("decision %d: %v", i, err)
@@ -338,9 +326,8 @@ func TestRedisDown(t *testing.T) {
 				opts = append(opts, redis.WithAutoPipeline())
 			}
 			s := redis.New(c, opts...)
-			clk := new(fakeClock)
-			clk.set(base)
-			lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(1000)), limiter.WithStore(s), limiter.WithClock(clk.now), limiter.WithPrefix(name))
+			clk := storetest.NewClock(time.Unix(0, base))
+			lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(1000)), limiter.WithStore(s), limiter.WithClock(clk.Now), limiter.WithPrefix(name))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -405,9 +392,8 @@ func TestClusterFuzz(t *testing.T) {
 	prefix := redistest.Prefix(t)
 	redistest.CleanupPrefix(t, c, prefix)
 	s := redis.New(c, redis.WithPrefix(prefix))
-	clk := new(fakeClock)
-	clk.set(base)
-	lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(1), limiter.PerDay(5)), limiter.WithStore(s), limiter.WithClock(clk.now))
+	clk := storetest.NewClock(time.Unix(0, base))
+	lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(1), limiter.PerDay(5)), limiter.WithStore(s), limiter.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
