@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/hybrid"
 	"github.com/floodgate-go/floodgate/store/memory"
 )
 
@@ -129,4 +130,13 @@ func (f *fakeRemote) calls() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.syncs
+}
+
+// manualOpts are the options of a store that flushes only when a test calls
+// Flush, in strict or relaxed mode.
+func manualOpts(strict bool) []hybrid.Option {
+	if strict {
+		return []hybrid.Option{hybrid.WithoutFlusher(), hybrid.Strict()}
+	}
+	return []hybrid.Option{hybrid.WithoutFlusher()}
 }

@@ -110,10 +110,7 @@ func TestLostReplyCountedOnce(t *testing.T) {
 	ctx := context.Background()
 	for _, strict := range []bool{false, true} {
 		f := newFakeRemote()
-		opts := []hybrid.Option{hybrid.WithoutFlusher()}
-		if strict {
-			opts = append(opts, hybrid.Strict())
-		}
+		opts := manualOpts(strict)
 		h := hybrid.New(f, opts...)
 		now := hotStart
 		a := allow(t, h, "a", now, 10, 100)

@@ -39,10 +39,7 @@ func TestHotPathNoRemote(t *testing.T) {
 		t.Run("strict="+strconv.FormatBool(strict), func(t *testing.T) {
 			ctx := context.Background()
 			r, cnt := newRedis(t)
-			opts := []hybrid.Option{hybrid.WithoutFlusher()}
-			if strict {
-				opts = append(opts, hybrid.Strict())
-			}
+			opts := manualOpts(strict)
 			h := hybrid.New(r, opts...)
 			t.Cleanup(func() { _ = h.Close() })
 			b := &store.Batch{Ops: make([]store.Op, 0, 2), Results: make([]store.Result, 0, 2)}
@@ -147,10 +144,7 @@ func TestOverLimitLocal(t *testing.T) {
 		t.Run("strict="+strconv.FormatBool(strict), func(t *testing.T) {
 			ctx := context.Background()
 			r, cnt := newRedis(t)
-			opts := []hybrid.Option{hybrid.WithoutFlusher()}
-			if strict {
-				opts = append(opts, hybrid.Strict())
-			}
+			opts := manualOpts(strict)
 			h := hybrid.New(r, opts...)
 			t.Cleanup(func() { _ = h.Close() })
 			b := &store.Batch{}

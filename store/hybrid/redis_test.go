@@ -26,11 +26,10 @@ func newRedis(t testing.TB) (*redis.Store, *redistest.Counter) {
 func TestConformanceRedis(t *testing.T) {
 	for _, strict := range []bool{false, true} {
 		name := "mode=relaxed"
-		opts := []hybrid.Option{hybrid.WithoutFlusher()}
 		if strict {
 			name = "mode=strict"
-			opts = append(opts, hybrid.Strict())
 		}
+		opts := manualOpts(strict)
 		t.Run(name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) store.Store {
 				r, _ := newRedis(t)
@@ -45,10 +44,7 @@ func TestConformanceRedis(t *testing.T) {
 func TestConformanceCluster(t *testing.T) {
 	c, _ := redistest.ClusterClient(t)
 	for _, strict := range []bool{false, true} {
-		opts := []hybrid.Option{hybrid.WithoutFlusher()}
-		if strict {
-			opts = append(opts, hybrid.Strict())
-		}
+		opts := manualOpts(strict)
 		t.Run("strict="+strconv.FormatBool(strict), func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) store.Store {
 				prefix := redistest.Prefix(t)
