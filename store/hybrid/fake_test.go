@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"testing"
 
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/hybrid"
@@ -139,4 +140,21 @@ func manualOpts(strict bool) []hybrid.Option {
 		return []hybrid.Option{hybrid.WithoutFlusher(), hybrid.Strict()}
 	}
 	return []hybrid.Option{hybrid.WithoutFlusher()}
+}
+
+// TestBadOptionKeepsOthers: a bad option falls back to its default without
+// discarding the good ones (Strict stays strict, no flusher stays off).
+func TestBadOptionKeepsOthers(t *testing.T) {
+	h := hybrid.New(newFakeRemote(), hybrid.Strict(), hybrid.WithoutFlusher(), hybrid.WithFlushTimeout(0), hybrid.WithMaxKeys(-1))
+	defer h.Close()
+	if _, err := hybrid.NewChecked(newFakeRemote(), hybrid.WithFlushTimeout(0)); err == nil {
+		t.Fatal("NewChecked accepted a zero flush timeout")
+	}
+	b := &store.Batch{}
+	if err := h.Do(t.Context(), decision(b, "k", hotStart, 100)); err != nil || !b.Applied {
+		t.Fatalf("Do = (applied %v, %v)", b.Applied, err)
+	}
+	if got := h.Stats().LeaseRequests; got == 0 {
+		t.Fatal("no lease taken: the bad option turned a strict store relaxed")
+	}
 }

@@ -130,12 +130,10 @@ type call struct {
 // A remote that does not implement store.Syncer cannot serve write-behind:
 // New then returns a Store that sends every batch to the remote as is (no
 // local decisions). NewChecked reports that case as an error instead.
-// Invalid options fall back to their defaults; NewChecked reports them.
+// An invalid option falls back to its default, the others still apply;
+// NewChecked reports it.
 func New(remote store.Store, opts ...Option) *Store {
-	s, err := newStore(remote, opts, false)
-	if err != nil {
-		s, _ = newStore(remote, nil, false)
-	}
+	s, _ := newStore(remote, opts, false) // lenient: cannot fail
 	return s
 }
 
@@ -149,6 +147,9 @@ func newStore(remote store.Store, opts []Option, checked bool) (*Store, error) {
 	o := defaults()
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if !checked {
+		o.fix()
 	}
 	if err := o.validate(); err != nil {
 		return nil, err

@@ -99,6 +99,30 @@ func WithProcessID(id string) Option { return func(o *options) { o.process = id 
 // use it.
 func WithoutFlusher() Option { return func(o *options) { o.noFlusher = true } }
 
+// fix resets each invalid setting to its default, keeping the valid ones:
+// the lenient New never lets one bad option discard the others.
+func (o *options) fix() {
+	d := defaults()
+	if o.interval <= 0 {
+		o.interval = d.interval
+	}
+	if o.maxKeys <= 0 {
+		o.maxKeys = d.maxKeys
+	}
+	if o.shards <= 0 {
+		o.shards = d.shards
+	}
+	if o.longPeriod < 0 {
+		o.longPeriod = 0
+	}
+	if o.remoteTimeout <= 0 {
+		o.remoteTimeout = d.remoteTimeout
+	}
+	if o.flushTimeout <= 0 {
+		o.flushTimeout = d.flushTimeout
+	}
+}
+
 func (o *options) validate() error {
 	switch {
 	case o.interval <= 0:

@@ -88,32 +88,37 @@ func WithShards(n int) Option { return func(o *options) { o.shards = n } }
 // Close stops it. Without it, expired state is freed lazily.
 func WithSweepInterval(d time.Duration) Option { return func(o *options) { o.sweep = d } }
 
-// New returns an empty Store. Invalid options (a non-positive key bound or
-// shard count) fall back to the defaults; use NewChecked to get an error
-// instead.
+// New returns an empty Store. An invalid option (a non-positive key bound
+// or shard count, a negative sweep interval) falls back to its default and
+// the others still apply; use NewChecked to get an error instead.
 func New(opts ...Option) *Store {
-	s, err := NewChecked(opts...)
-	if err != nil {
-		s, _ = NewChecked()
-	}
+	s, _ := newStore(opts, false) // lenient: cannot fail
 	return s
 }
 
 // NewChecked is New, returning an error for invalid options.
-func NewChecked(opts ...Option) (*Store, error) {
+func NewChecked(opts ...Option) (*Store, error) { return newStore(opts, true) }
+
+func newStore(opts []Option, checked bool) (*Store, error) {
 	o := options{maxKeys: DefaultMaxKeys, shards: 64}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.maxKeys <= 0 {
+	switch {
+	case o.maxKeys <= 0 && checked:
 		return nil, fmt.Errorf("memory: max keys %d must be positive", o.maxKeys)
-	}
-	if o.shards <= 0 {
+	case o.shards <= 0 && checked:
 		return nil, fmt.Errorf("memory: shard count %d must be positive", o.shards)
-	}
-	if o.sweep < 0 {
+	case o.sweep < 0 && checked:
 		return nil, fmt.Errorf("memory: sweep interval %v must not be negative", o.sweep)
 	}
+	if o.maxKeys <= 0 {
+		o.maxKeys = DefaultMaxKeys
+	}
+	if o.shards <= 0 {
+		o.shards = 64
+	}
+	o.sweep = max(o.sweep, 0)
 	// A power of two, so that picking a shard is a mask, not a division.
 	n := 1
 	for n*2 <= min(o.shards, o.maxKeys) {

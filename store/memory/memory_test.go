@@ -116,6 +116,10 @@ func TestBadOptions(t *testing.T) {
 	if s := memory.New(memory.WithMaxKeys(-5)); s.MaxKeys() != memory.DefaultMaxKeys {
 		t.Errorf("New with a bad option: MaxKeys = %d; want the default", s.MaxKeys())
 	}
+	// One bad option does not discard the good ones.
+	if s := memory.New(memory.WithMaxKeys(500), memory.WithSweepInterval(-time.Second)); s.MaxKeys() != 500 {
+		t.Errorf("New(WithMaxKeys(500), a bad sweep interval): MaxKeys = %d; want 500", s.MaxKeys())
+	}
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
