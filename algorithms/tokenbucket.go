@@ -11,8 +11,7 @@ import (
 // Bucket is the token bucket; see TokenBucket.
 type Bucket struct {
 	limits   []limiter.Limit
-	interval int64   // of limits[0], computed once
-	inverse  float64 // 1/interval, for dividing without a division
+	interval int64 // of limits[0], computed once
 }
 
 var _ limiter.Algorithm = (*Bucket)(nil)
@@ -24,15 +23,13 @@ var _ limiter.Algorithm = (*Bucket)(nil)
 // bucket holds n.
 //
 // State: one cell holding the theoretical arrival time (Unix ns); it expires
-// when the bucket would be full again. Its decisions equal those of
+// one bucket span (burst × interval) after its last write, by when the
+// bucket is surely full again. Its decisions equal those of
 // golang.org/x/time/rate's Limiter.AllowN with the same rate and burst.
 func TokenBucket(limit limiter.Limit) *Bucket {
 	b := &Bucket{limits: []limiter.Limit{limit}}
 	if limit.Count > 0 {
 		b.interval = int64(limit.Period) / limit.Count
-		if b.interval > 0 {
-			b.inverse = 1 / float64(b.interval)
-		}
 	}
 	return b
 }
@@ -91,7 +88,7 @@ func (a *Bucket) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
 	res := limiter.Result{
 		Allowed:    b.Applied,
 		Limit:      l,
-		Remaining:  a.tokens(r.Now+span-tat, t),
+		Remaining:  max((r.Now+span-tat)/t, 0),
 		ResetAfter: time.Duration(max(tat-r.Now, 0)),
 	}
 	if !b.Applied {
@@ -103,25 +100,4 @@ func (a *Bucket) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
 // Keys implements limiter.Algorithm.
 func (*Bucket) Keys(dst []store.Key, r *limiter.Request) []store.Key {
 	return append(dst, store.Key{Namespace: r.Namespaces[0], Caller: r.Caller})
-}
-
-// tokens returns the whole tokens in d nanoseconds of refill, ⌊d/t⌋ (0 for
-// d < 0). For the bucket's own interval it multiplies by the cached inverse
-// and corrects the estimate exactly, sparing a 64-bit division on every
-// decision.
-func (a *Bucket) tokens(d, t int64) int64 {
-	if d <= 0 {
-		return 0
-	}
-	if t != a.interval || a.inverse == 0 {
-		return d / t
-	}
-	q := int64(float64(d) * a.inverse)
-	for q > 0 && q*t > d {
-		q--
-	}
-	for (q+1)*t <= d {
-		q++
-	}
-	return q
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/floodgate-go/floodgate/algorithms"
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/redis"
 )
 
@@ -31,7 +32,7 @@ func benchAlgorithms() []struct {
 		{"algo=fixed/limits=2", algorithms.FixedWindow(limiter.PerMinute(1e9), limiter.PerDay(1e12))},
 		{"algo=sliding/limits=1", algorithms.SlidingWindow(limiter.PerMinute(1e9))},
 		{"algo=gcra/limits=1", algorithms.TokenBucket(limiter.PerSecond(1e6).WithBurst(1e9))},
-		{"algo=log/limits=1", algorithms.SlidingLog(limiter.PerHour(1e9))},
+		{"algo=log/limits=1", algorithms.SlidingLog(limiter.PerHour(store.MaxLogAppend))},
 	}
 }
 

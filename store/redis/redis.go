@@ -16,11 +16,6 @@ import (
 
 var _ store.Store = (*Store)(nil)
 
-// MaxLogAppend is the largest N a Log op may append in one batch; a larger
-// one is rejected with an error wrapping store.ErrInvalidBatch, since every
-// entry is one stream entry.
-const MaxLogAppend = 1 << 20
-
 // Store is a [store.Store] kept in Redis, through a go-redis v9
 // UniversalClient: a single node, Sentinel or Cluster.
 //
@@ -162,11 +157,6 @@ func (s *Store) Do(ctx context.Context, b *store.Batch) error {
 	}
 	if err := b.Validate(); err != nil {
 		return err
-	}
-	for i := range b.Ops {
-		if op := &b.Ops[i]; op.Kind == store.Log && op.N > MaxLogAppend {
-			return fmt.Errorf("redis: %w: log op appends %d entries, at most %d", store.ErrInvalidBatch, op.N, MaxLogAppend)
-		}
 	}
 	keys, args := s.encode(b)
 	var t0 time.Time

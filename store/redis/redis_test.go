@@ -263,7 +263,7 @@ func TestErrors(t *testing.T) {
 
 	for name, b := range map[string]*store.Batch{
 		"empty":       {Now: base},
-		"huge append": {Now: base, Ops: []store.Op{{Kind: store.Log, Key: k, N: redis.MaxLogAppend + 1, Ceil: 1 << 40, Window: time.Second}}},
+		"huge append": {Now: base, Ops: []store.Op{{Kind: store.Log, Key: k, N: store.MaxLogAppend + 1, Ceil: 1 << 40, Window: time.Second}}},
 	} {
 		cnt.Reset()
 		if err := s.Do(ctx, b); !errors.Is(err, store.ErrInvalidBatch) || cnt.Commands() != 0 {
