@@ -21,7 +21,7 @@ import (
 	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
-// The incident workload (DESIGN.md): 203 requests/s over 100 tenants with
+// The incident workload (README.md, "Why"): 203 requests/s over 100 tenants with
 // Zipf-distributed popularity, 120/minute and 10,000/day per tenant, three
 // processes sharing one Redis, for ten simulated minutes.
 const (
@@ -222,7 +222,7 @@ func TestIncidentWorkload(t *testing.T) {
 		minBusy     int64
 		maxCmdPerRq float64
 	}{
-		{"mode=relaxed", false, 126, 0, 0.02},
+		{"mode=relaxed", false, 126, 114, 0.02}, // 126 is the bound; 121 is measured
 		{"mode=strict", true, incidentPerMin, 114, 0.05},
 	}
 	for _, tt := range tests {
