@@ -1,7 +1,6 @@
 package httplimit
 
 import (
-	"errors"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -202,16 +201,13 @@ func (g *Guard) walkChain(r *http.Request, peer netip.Addr, peerText string) (ne
 	return last, lastText
 }
 
-// errNoFor marks a Forwarded element without a usable for= parameter.
-var errNoFor = errors.New("no for")
-
 // appendForwardedFor appends the for= node of each element of one
 // Forwarded field line (RFC 7239, section 4); an element without one adds
 // "", which parses as no address.
 func appendForwardedFor(nodes []string, line string) []string {
 	for {
 		elem, rest, more := cutUnquoted(line, ',')
-		node, _ := forwardedFor(elem)
+		node := forwardedFor(elem)
 		if strings.Trim(elem, " \t") != "" || more {
 			nodes = append(nodes, node)
 		}
@@ -223,8 +219,8 @@ func appendForwardedFor(nodes []string, line string) []string {
 }
 
 // forwardedFor returns the value of the for parameter of one element,
-// unquoted.
-func forwardedFor(elem string) (string, error) {
+// unquoted, or "" when it has no usable one.
+func forwardedFor(elem string) string {
 	for elem != "" {
 		pair, rest, _ := cutUnquoted(elem, ';')
 		elem = rest
@@ -236,12 +232,12 @@ func forwardedFor(elem string) (string, error) {
 		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
 			value = value[1 : len(value)-1]
 			if strings.IndexByte(value, '\\') >= 0 {
-				return "", errNoFor // escapes never occur in an address
+				return "" // escapes never occur in an address
 			}
 		}
-		return value, nil
+		return value
 	}
-	return "", errNoFor
+	return ""
 }
 
 // cutUnquoted cuts s around the first sep outside a quoted string.
