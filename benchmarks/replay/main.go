@@ -216,7 +216,7 @@ type Options struct {
 	Interval time.Duration
 	Specs    []StrategySpec
 	// Shared is a real server the strategies take turns on; nil gives each
-	// strategy its own embedded miniredis, and runs them side by side.
+	// strategy its own embedded miniredis (still one strategy at a time).
 	Shared Server
 	// Full replays every strategy for the whole workload even on the
 	// embedded server (see StrategySpec.EmbeddedSpan).
@@ -341,9 +341,6 @@ func report(w io.Writer, cfg Config, results []*Result, o Options, wall time.Dur
 	for _, r := range results {
 		if r.Extra != "" {
 			fmt.Fprintf(w, "- %s: %s.\n", r.Spec.Name, r.Extra)
-		}
-		if r.Spec.Note != "" {
-			fmt.Fprintf(w, "- %s: %s.\n", r.Spec.Name, r.Spec.Note)
 		}
 	}
 	for _, r := range results {

@@ -89,9 +89,6 @@ type Server interface {
 	// Stats returns the server's cumulative count of executed commands by
 	// lower-case name, commands run inside scripts included.
 	Stats(ctx context.Context) (map[string]int64, error)
-	// Shared reports whether strategies must take turns on this server (its
-	// statistics are global) rather than run side by side.
-	Shared() bool
 	// Describe names the server for the report.
 	Describe() string
 	// Close releases what the Server owns, never a server it did not start.
@@ -149,7 +146,6 @@ func (e *embedded) Stats(context.Context) (map[string]int64, error) {
 	return out, nil
 }
 
-func (e *embedded) Shared() bool     { return false }
 func (e *embedded) Describe() string { return "embedded miniredis v2.40.0" }
 func (e *embedded) Close() error     { e.m.Close(); return nil }
 
@@ -215,7 +211,6 @@ func (r *remote) Stats(ctx context.Context) (map[string]int64, error) {
 	return total, nil
 }
 
-func (r *remote) Shared() bool { return true }
 func (r *remote) Describe() string {
 	if r.cluster {
 		return "Redis Cluster " + strings.Join(r.addrs, ",")

@@ -29,7 +29,6 @@ type Strategy interface {
 type StrategySpec struct {
 	Key   string // short flag name
 	Name  string // label in the table
-	Note  string // footnote
 	Build func(env *Env) (Strategy, error)
 	// EmbeddedSpan, when positive, caps the simulated time this strategy
 	// replays on the embedded miniredis (unless -full): miniredis runs each
