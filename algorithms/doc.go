@@ -48,3 +48,28 @@ func windowOf(now int64, period time.Duration) (index, start int64) {
 	index = now / p
 	return index, index * p
 }
+
+// binding folds the outcomes of several limits into one Result: the limit
+// that denied (the one with the longest RetryAfter when several did) or,
+// when none did, the one with the least Remaining.
+type binding struct{ res limiter.Result }
+
+func newBinding(allowed bool) binding {
+	return binding{res: limiter.Result{Allowed: allowed, Remaining: -1}}
+}
+
+// add records limit l: remaining units, time to reset and, when l denied
+// the request, the time until it would admit it (retry > 0).
+func (b *binding) add(l limiter.Limit, remaining int64, reset time.Duration, denied bool, retry time.Duration) {
+	r := &b.res
+	if denied {
+		if retry > r.RetryAfter {
+			r.RetryAfter, r.Limit, r.ResetAfter = retry, l, reset
+		}
+	} else if r.RetryAfter == 0 && (r.Remaining < 0 || remaining < r.Remaining) {
+		r.Limit, r.ResetAfter = l, reset
+	}
+	if r.Remaining < 0 || remaining < r.Remaining {
+		r.Remaining = remaining
+	}
+}

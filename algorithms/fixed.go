@@ -50,25 +50,14 @@ func (*Fixed) Plan(b *store.Batch, r *limiter.Request) {
 
 // Decide implements limiter.Algorithm.
 func (*Fixed) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
-	var res limiter.Result
-	res.Allowed = b.Applied
-	res.Remaining = -1
+	acc := newBinding(b.Applied)
 	for i, l := range r.Limits {
 		reset := b.Ops[i].TTL // Plan set it to the window's end
 		v := b.Results[i].Value
-		remaining := max(l.Count-v, 0)
-		if !b.Applied && v+r.N > l.Count {
-			if reset > res.RetryAfter {
-				res.RetryAfter, res.Limit, res.ResetAfter = reset, l, reset
-			}
-		} else if res.RetryAfter == 0 && (res.Remaining < 0 || remaining < res.Remaining) {
-			res.Limit, res.ResetAfter = l, reset
-		}
-		if res.Remaining < 0 || remaining < res.Remaining {
-			res.Remaining = remaining
-		}
+		denied := !b.Applied && v+r.N > l.Count
+		acc.add(l, max(l.Count-v, 0), reset, denied, reset)
 	}
-	return res
+	return acc.res
 }
 
 // Keys implements limiter.Algorithm.

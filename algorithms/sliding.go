@@ -85,33 +85,25 @@ func (*Sliding) Plan(b *store.Batch, r *limiter.Request) {
 
 // Decide implements limiter.Algorithm.
 func (*Sliding) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
-	var res limiter.Result
-	res.Allowed = b.Applied
-	res.Remaining = -1
+	acc := newBinding(b.Applied)
 	for i, l := range r.Limits {
 		op := &b.Ops[i]
 		p := int64(l.Period)
 		elapsed := 2*p - int64(op.TTL) // Plan set TTL to two windows from the window's start
 		cur, prev := b.Results[i].Value, b.Results[i].Prior
 		est := cur + store.Weighted(prev, op.PriorWeight)
-		remaining := max(l.Count-est, 0)
 		reset := time.Duration(p - elapsed)
 		if cur > 0 {
 			reset += time.Duration(p)
 		}
-		if !b.Applied && est+r.N > l.Count {
-			retry := slidingRetry(l.Count, r.N, cur, prev, elapsed, p)
-			if retry > res.RetryAfter {
-				res.RetryAfter, res.Limit, res.ResetAfter = retry, l, reset
-			}
-		} else if res.RetryAfter == 0 && (res.Remaining < 0 || remaining < res.Remaining) {
-			res.Limit, res.ResetAfter = l, reset
+		denied := !b.Applied && est+r.N > l.Count
+		var retry time.Duration
+		if denied {
+			retry = slidingRetry(l.Count, r.N, cur, prev, elapsed, p)
 		}
-		if res.Remaining < 0 || remaining < res.Remaining {
-			res.Remaining = remaining
-		}
+		acc.add(l, max(l.Count-est, 0), reset, denied, retry)
 	}
-	return res
+	return acc.res
 }
 
 // slidingRetry returns how long until n fits, if no other request comes:
