@@ -78,6 +78,19 @@ func TestTokenBucketMatchesXTimeRate(t *testing.T) {
 				t.Fatalf("seq %d (%d/%v burst %d) step %d: AllowN(t=%v, n=%d) = %v; x/time/rate says %v",
 					seq, r.count, r.period, burst, i, a.at.Format(time.RFC3339Nano), a.n, res.Allowed, want)
 			}
+			if !want {
+				// RetryAfter is when the bucket holds n again: not before,
+				// and not more than float rounding after.
+				n := float64(a.n)
+				if got := ref.TokensAt(a.at.Add(res.RetryAfter + time.Microsecond)); got < n {
+					t.Fatalf("seq %d step %d: after RetryAfter %v the bucket holds %.6f tokens; want %d", seq, i, res.RetryAfter, got, a.n)
+				}
+				if res.RetryAfter > time.Microsecond {
+					if got := ref.TokensAt(a.at.Add(res.RetryAfter - time.Microsecond)); got >= n {
+						t.Fatalf("seq %d step %d: RetryAfter %v is late: %.6f tokens 1µs before", seq, i, res.RetryAfter, got)
+					}
+				}
+			}
 			decisions++
 			if want {
 				allowed++
@@ -194,11 +207,26 @@ func TestSlidingWindowWithinBound(t *testing.T) {
 			// down, product rounded down) + current.
 			now := a.at.UnixNano()
 			w := now / int64(period)
-			elapsed := now - w*int64(period)
-			ppm := (int64(period) - elapsed) * 1_000_000 / int64(period)
-			prev := counts[w-1]
-			est := prev/1_000_000*ppm + prev%1_000_000*ppm/1_000_000 + counts[w]
+			estAt := func(now int64) int64 {
+				w := now / int64(period)
+				elapsed := now - w*int64(period)
+				ppm := (int64(period) - elapsed) * 1_000_000 / int64(period)
+				prev := counts[w-1]
+				return prev/1_000_000*ppm + prev%1_000_000*ppm/1_000_000 + counts[w]
+			}
+			est := estAt(now)
 			want := est+a.n <= limit
+			if !want {
+				// RetryAfter is never early, and late by at most 1 ms
+				// (the weight is rounded to parts per million).
+				at := now + int64(res.RetryAfter)
+				if estAt(at)+a.n > limit {
+					t.Fatalf("seq %d step %d: at RetryAfter %v the estimate is %d; %d do not fit in %d", seq, i, res.RetryAfter, estAt(at), a.n, limit)
+				}
+				if early := at - int64(time.Millisecond); early > now && estAt(early)+a.n <= limit {
+					t.Fatalf("seq %d step %d: RetryAfter %v is more than 1 ms late", seq, i, res.RetryAfter)
+				}
+			}
 			if res.Allowed != want {
 				t.Fatalf("seq %d step %d: estimate %d of %d, AllowN(%d) = %v; want %v", seq, i, est, limit, a.n, res.Allowed, want)
 			}
