@@ -223,8 +223,8 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, re
 	}
 	r.Now = l.nowNano()
 	b := &s.batch
-	b.Ops, b.Results = b.Ops[:0], b.Results[:0]
-	b.Now, b.Peek, b.Applied = r.Now, peek, false
+	b.Reset()
+	b.Now, b.Peek = r.Now, peek
 	l.alg.Plan(b, r)
 	err := l.store.Do(ctx, b)
 	if err != nil {
