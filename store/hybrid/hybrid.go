@@ -43,6 +43,7 @@ type Store struct {
 	process       string
 
 	shards []shard
+	mask   uint64 // len(shards) − 1; len(shards) is a power of two
 	seed   maphash.Seed
 
 	seq    atomic.Uint64 // flush and lease ids
@@ -183,9 +184,13 @@ func newStore(remote store.Store, opts []Option, checked bool) (*Store, error) {
 		s.process = strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(rand.Uint64(), 36)
 	}
 	s.procs.Store(1)
-	n := min(o.shards, o.maxKeys)
+	// A power of two, so that picking a shard is a mask, not a division.
+	n := 1
+	for n*2 <= min(o.shards, o.maxKeys) {
+		n *= 2
+	}
 	per := o.maxKeys / n
-	s.shards = make([]shard, n)
+	s.shards, s.mask = make([]shard, n), uint64(n-1)
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.maxOrphans = max(per/8, 16)
@@ -221,10 +226,10 @@ func (sh *shard) evicted(_ store.Key, c *cell) {
 }
 
 func (s *Store) shardOf(caller string) *shard {
-	if len(s.shards) == 1 {
+	if s.mask == 0 {
 		return &s.shards[0]
 	}
-	return &s.shards[maphash.String(s.seed, caller)%uint64(len(s.shards))]
+	return &s.shards[maphash.String(s.seed, caller)&s.mask]
 }
 
 // live returns key's cell if present and not expired at now.

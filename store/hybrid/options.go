@@ -71,7 +71,8 @@ func Strict() Option { return func(o *options) { o.strict = true } }
 // beyond it.
 func WithMaxKeys(n int) Option { return func(o *options) { o.maxKeys = n } }
 
-// WithShards sets the number of lock shards (default 64).
+// WithShards sets the number of lock shards (default 64), rounded down to a
+// power of two and to at most the key bound.
 func WithShards(n int) Option { return func(o *options) { o.shards = n } }
 
 // WithLongPeriod sets the period from which a limit's state is read from the
