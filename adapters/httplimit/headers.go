@@ -89,6 +89,10 @@ type limitInfo struct {
 	quoted string // the name as a structured-field string
 	policy string // RateLimit-Policy value
 	count  string // X-RateLimit-Limit value
+
+	// The default 429 body around its one variable part, the seconds to
+	// wait: head + seconds + (one or many) + tail.
+	deniedHead, deniedOne, deniedMany, deniedTail string
 }
 
 // limitInfo returns the cached header parts of l. The cache is copied on
@@ -133,12 +137,14 @@ func (g *Guard) newLimitInfo(l limiter.Limit) *limitInfo {
 	policy = strconv.AppendInt(policy, l.Count, 10)
 	policy = append(policy, ";w="...)
 	policy = strconv.AppendInt(policy, max(ceilSeconds(l.Period), 1), 10)
-	return &limitInfo{
+	in := &limitInfo{
 		name:   string(name),
 		quoted: string(quoted),
 		policy: string(policy),
 		count:  strconv.FormatInt(l.Count, 10),
 	}
+	in.deniedHead, in.deniedOne, in.deniedMany, in.deniedTail = quotaExceededParts(in.name)
+	return in
 }
 
 // appendSFString appends s, printable ASCII, as a structured-field String

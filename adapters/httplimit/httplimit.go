@@ -254,9 +254,6 @@ func New(lim *limiter.Limiter, opts ...Option) (*Guard, error) {
 	if len(c.bad) > 0 {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidOption, strings.Join(c.bad, "; "))
 	}
-	if g.denied == nil {
-		g.denied = http.HandlerFunc(g.writeQuotaExceeded)
-	}
 	empty := map[limiter.Limit]*limitInfo{}
 	g.info.Store(&empty)
 	return g, nil
@@ -370,6 +367,10 @@ func (g *Guard) Decide(w http.ResponseWriter, r *http.Request) bool {
 	g.setHeaders(w.Header(), res)
 	if res.Allowed {
 		return true
+	}
+	if g.denied == nil { // the default: no request clone, no context value
+		g.quotaExceeded(w, res)
+		return false
 	}
 	g.denied.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), resultKey{}, res)))
 	return false

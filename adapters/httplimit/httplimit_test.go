@@ -128,8 +128,27 @@ func TestDeniedBody(t *testing.T) {
 		t.Fatalf("body %q: %v", w.Body, err)
 	}
 	if p.Type != httplimit.ProblemQuotaExceeded || p.Status != 429 || p.Title == "" ||
-		!strings.Contains(p.Detail, "43 seconds") || len(p.Violated) != 1 || p.Violated[0] != "minute" {
+		p.Detail != `The "minute" quota is used up; retry in 43 seconds.` || len(p.Violated) != 1 || p.Violated[0] != "minute" {
 		t.Errorf("problem = %+v", p)
+	}
+	if cl := w.Header().Get("Content-Length"); cl != strconv.Itoa(w.Body.Len()) {
+		t.Errorf("Content-Length = %s; body has %d bytes", cl, w.Body.Len())
+	}
+
+	// One second is singular, and a policy name that JSON must escape
+	// survives the cached body parts.
+	clk2 := storetest.NewClock(start.Add(42 * time.Second)) // 1 s before the window ends
+	lim2 := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, clk2)
+	name := `a "quoted" <policy> \ name`
+	h2 := httplimit.Middleware(lim2, httplimit.PolicyName(func(limiter.Limit) string { return name }))(okHandler)
+	get(h2, "/", "192.0.2.1:1")
+	w2 := get(h2, "/", "192.0.2.1:1")
+	p.Violated = nil
+	if err := json.Unmarshal(w2.Body.Bytes(), &p); err != nil {
+		t.Fatalf("body %q: %v", w2.Body, err)
+	}
+	if want := "The " + strconv.Quote(name) + " quota is used up; retry in 1 second."; p.Detail != want || len(p.Violated) != 1 || p.Violated[0] != name {
+		t.Errorf("problem = %+v; want detail %q and violated [%q]", p, want, name)
 	}
 }
 

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
+
+	"github.com/floodgate-go/floodgate/limiter"
 )
 
 // ProblemQuotaExceeded is the problem type of the default 429 response,
@@ -53,23 +56,43 @@ func writeProblem(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body)
 }
 
-// writeQuotaExceeded is the default denied handler: 429 with a
-// quota-exceeded problem document naming the binding policy.
-func (g *Guard) writeQuotaExceeded(w http.ResponseWriter, r *http.Request) {
-	p := problem{
-		Type:   ProblemQuotaExceeded,
-		Title:  "Quota exceeded",
-		Status: http.StatusTooManyRequests,
-		Detail: "Too many requests.",
+// quotaExceeded is the default denied handler: 429 with a quota-exceeded
+// problem document naming the binding policy, written for res from the limit's cached
+// body parts: no JSON encoding per denied request.
+func (g *Guard) quotaExceeded(w http.ResponseWriter, res limiter.Result) {
+	in := g.limitInfo(res.Limit)
+	retry := max(ceilSeconds(res.RetryAfter), 1)
+	body := make([]byte, 0, len(in.deniedHead)+len(in.deniedMany)+len(in.deniedTail)+20)
+	body = append(body, in.deniedHead...)
+	body = strconv.AppendInt(body, retry, 10)
+	body = append(body, plural(retry, in.deniedOne, in.deniedMany)...)
+	body = append(body, in.deniedTail...)
+	writeProblem(w, http.StatusTooManyRequests, body)
+}
+
+// quotaExceededParts encodes the 429 document of the policy name once,
+// split around the seconds to wait, so that a denied request only appends
+// a number. The marker never survives: it is cut out.
+func quotaExceededParts(name string) (head, one, many, tail string) {
+	const marker = `\u0000SECONDS\u0000` // how encoding/json writes the NULs below
+	doc := func(unit string) string {
+		return string(encode(problem{
+			Type:     ProblemQuotaExceeded,
+			Title:    "Quota exceeded",
+			Status:   http.StatusTooManyRequests,
+			Detail:   "The " + strconv.Quote(name) + " quota is used up; retry in \x00SECONDS\x00" + unit,
+			Violated: []string{name},
+		}))
 	}
-	if res, ok := ResultFrom(r.Context()); ok {
-		retry := max(ceilSeconds(res.RetryAfter), 1)
-		name := g.limitInfo(res.Limit).name
-		p.Detail = "The " + strconv.Quote(name) + " quota is used up; retry in " +
-			strconv.FormatInt(retry, 10) + plural(retry, " second.", " seconds.")
-		p.Violated = []string{name}
-	}
-	writeProblem(w, http.StatusTooManyRequests, encode(p))
+	d1, dn := doc(" second."), doc(" seconds.")
+	i := strings.Index(d1, marker)
+	j := strings.Index(dn, marker)
+	head = d1[:i]
+	rest1, restN := d1[i+len(marker):], dn[j+len(marker):]
+	// rest = unit + tail; the tails are equal.
+	k := strings.Index(rest1, `",`)
+	tail = rest1[k:]
+	return head, rest1[:k], restN[:len(restN)-len(tail)], tail
 }
 
 func plural(n int64, one, many string) string {
