@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
-
 	"github.com/floodgate-go/floodgate/internal/timelog"
 	"github.com/floodgate-go/floodgate/store"
 )
@@ -49,21 +47,9 @@ type Store struct {
 }
 
 type shard struct {
-	mu  sync.Mutex
-	lru *simplelru.LRU[store.Key, *cell]
-	// mru caches the most recently used key's cell: a hot key's next
-	// decision skips the map lookup, and it is already the LRU's front.
-	// Every path that adds or removes keys keeps it true.
-	mruKey  store.Key
-	mru     *cell
+	mu      sync.Mutex
+	t       table
 	lastNow int64 // latest batch instant seen, for Sweep
-}
-
-// cell is the state behind one key: a counter, or a log when log != nil.
-type cell struct {
-	expires int64 // Unix ns; the cell is absent from then on
-	value   int64
-	log     *timelog.Log
 }
 
 // Option configures a Store.
@@ -127,8 +113,7 @@ func newStore(opts []Option, checked bool) (*Store, error) {
 	s := &Store{shards: make([]shard, n), mask: uint64(n - 1), seed: maphash.MakeSeed(), maxKeys: o.maxKeys}
 	per := o.maxKeys / n // floor, so the shards together never exceed maxKeys
 	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.lru, _ = simplelru.NewLRU(per, sh.evicted)
+		s.shards[i].t = newTable(per, s.seed)
 	}
 	if o.sweep > 0 {
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
@@ -137,11 +122,10 @@ func newStore(opts []Option, checked bool) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) shardOf(caller string) *shard {
-	if s.mask == 0 {
-		return &s.shards[0]
-	}
-	return &s.shards[maphash.String(s.seed, caller)&s.mask]
+// shardOf returns caller's shard and the hash of caller that picked it.
+func (s *Store) shardOf(caller string) (*shard, uint64) {
+	hc := maphash.String(s.seed, caller)
+	return &s.shards[hc&s.mask], hc
 }
 
 // Do implements store.Store.
@@ -158,21 +142,36 @@ func (s *Store) Do(_ context.Context, b *store.Batch) error {
 	}
 	b.Results = b.Results[:len(b.Ops)]
 
-	sh := s.shardOf(b.Ops[0].Key.Caller)
-	var cells [store.MaxOps]*cell // each op's cell, looked up once
+	sh, hc := s.shardOf(b.Ops[0].Key.Caller)
+	// Each op's position (0 when absent) and, for an absent key, its hash.
+	var pos [store.MaxOps]uint32
+	var hashes [store.MaxOps]uint64
 	fits := true
 	sh.mu.Lock()
 	sh.lastNow = max(sh.lastNow, b.Now)
 	for i := range b.Ops {
-		c, ok := sh.eval(&b.Ops[i], b.Now, &b.Results[i])
-		cells[i] = c
+		var ok bool
+		pos[i], hashes[i], ok = sh.eval(&b.Ops[i], hc, b.Now, &b.Results[i])
 		fits = fits && ok
 	}
 	if fits {
 		for i := range b.Ops {
 			settle(&b.Ops[i], b.Now, &b.Results[i])
-			if !b.Peek {
-				sh.apply(&b.Ops[i], cells[i], b.Now, &b.Results[i])
+		}
+		if !b.Peek {
+			// Keys already held first: adding an absent key may evict the
+			// least recently used one, which must not be a key of this batch
+			// that is still to be written.
+			for i := range b.Ops {
+				if pos[i] != 0 {
+					sh.apply(&b.Ops[i], pos[i], b.Now, &b.Results[i])
+				}
+			}
+			for i := range b.Ops {
+				if pos[i] == 0 {
+					p, _ := sh.t.insert(&b.Ops[i].Key, hashes[i])
+					sh.apply(&b.Ops[i], p, b.Now, &b.Results[i])
+				}
 			}
 		}
 	}
@@ -181,57 +180,60 @@ func (s *Store) Do(_ context.Context, b *store.Batch) error {
 	return nil
 }
 
-// live returns the cell of key if present and not expired at now.
-func (sh *shard) live(key store.Key, now int64) *cell {
-	c := sh.mru
-	if c == nil || sh.mruKey != key {
-		var ok bool
-		if c, ok = sh.lru.Get(key); !ok {
-			return nil
+// live returns the position of key if it is held and not expired at now,
+// making it the most recently used key; otherwise 0 and the key's hash.
+// hc is the hash of key.Caller.
+func (sh *shard) live(key *store.Key, hc uint64, now int64) (uint32, uint64) {
+	t := &sh.t
+	p := t.chunks[0][0].next // the most recently used key: a hot key's next decision skips the index
+	var h uint64
+	if e := t.at(p); p == 0 || e.window != key.Window || e.caller != key.Caller || e.ns != key.Namespace {
+		h = keyHash(t.seed, hc, key.Namespace, key.Window)
+		if p = t.find(key, h); p == 0 {
+			return 0, h
 		}
-		sh.mruKey, sh.mru = key, c
+		t.touch(p)
 	}
-	if c.expires <= now {
-		sh.lru.Remove(key) // the eviction callback clears mru
-		return nil
+	if t.at(p).expires <= now {
+		if h == 0 {
+			h = keyHash(t.seed, hc, key.Namespace, key.Window)
+		}
+		t.remove(p, h)
+		return 0, h
 	}
-	return c
-}
-
-// evicted is the LRU's eviction callback, run under the shard lock for
-// every key removed, whatever the reason.
-func (sh *shard) evicted(key store.Key, c *cell) {
-	if sh.mru == c {
-		sh.mruKey, sh.mru = store.Key{}, nil
-	}
+	return p, 0
 }
 
 // eval fills r with op's result before the batch (N not included) and
-// reports whether op fits, with the op's live cell (nil when absent).
-func (sh *shard) eval(op *store.Op, now int64, r *store.Result) (*cell, bool) {
+// reports whether op fits, with the op's live position (0 when absent, and
+// then the key's hash).
+func (sh *shard) eval(op *store.Op, hc uint64, now int64, r *store.Result) (uint32, uint64, bool) {
 	*r = store.Result{}
-	c := sh.live(op.Key, now)
 	if op.Kind == store.Add {
-		var v int64
-		if c != nil {
-			v = c.value
-		}
-		r.Value = max(v, op.Floor)
 		used := int64(0)
 		if op.PriorWeight > 0 {
-			if p := sh.live(op.Prior, now); p != nil {
-				r.Prior = p.value
-				used = store.Weighted(p.value, op.PriorWeight)
+			// The prior first, so that the op's own key ends up the most
+			// recently used.
+			if q, _ := sh.live(&op.Prior, hc, now); q != 0 {
+				r.Prior = sh.t.at(q).value
+				used = store.Weighted(r.Prior, op.PriorWeight)
 			}
 		}
-		return c, store.Fits(r.Value, op.N, used, op.Ceil)
+		p, h := sh.live(&op.Key, hc, now)
+		var v int64
+		if p != 0 {
+			v = sh.t.at(p).value
+		}
+		r.Value = max(v, op.Floor)
+		return p, h, store.Fits(r.Value, op.N, used, op.Ceil)
 	}
 	// store.Log
+	p, h := sh.live(&op.Key, hc, now)
 	var l *timelog.Log
-	if c != nil {
-		l = c.log
+	if p != 0 {
+		l = sh.t.logs[p]
 	}
-	return c, timelog.Eval(l, op, now, r)
+	return p, h, timelog.Eval(l, op, now, r)
 }
 
 // settle turns the result eval computed into the result after op, for a
@@ -244,20 +246,18 @@ func settle(op *store.Op, now int64, r *store.Result) {
 	timelog.Settle(op, now, r)
 }
 
-// apply writes op, which eval found to fit, to its live cell c (nil when
-// absent).
-func (sh *shard) apply(op *store.Op, c *cell, now int64, r *store.Result) {
-	if c == nil {
-		c = &cell{}
-		sh.lru.Add(op.Key, c)
-		sh.mruKey, sh.mru = op.Key, c
-	}
+// apply writes op, which eval found to fit, to its key at position p.
+func (sh *shard) apply(op *store.Op, p uint32, now int64, r *store.Result) {
+	e := sh.t.at(p)
 	if op.Kind == store.Add {
-		c.value = r.Value
-		c.expires = now + int64(op.TTL)
+		e.value = r.Value
+		e.expires = now + int64(op.TTL)
 		return
 	}
-	c.log, c.expires = timelog.Append(c.log, op, now)
+	if sh.t.logs == nil {
+		sh.t.logs = make(map[uint32]*timelog.Log)
+	}
+	sh.t.logs[p], e.expires = timelog.Append(sh.t.logs[p], op, now)
 }
 
 // Reset implements store.Store.
@@ -265,10 +265,14 @@ func (s *Store) Reset(_ context.Context, keys ...store.Key) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	for _, k := range keys {
-		sh := s.shardOf(k.Caller)
+	for i := range keys {
+		k := &keys[i]
+		sh, hc := s.shardOf(k.Caller)
+		h := keyHash(s.seed, hc, k.Namespace, k.Window)
 		sh.mu.Lock()
-		sh.lru.Remove(k)
+		if p := sh.t.find(k, h); p != 0 {
+			sh.t.remove(p, h)
+		}
 		sh.mu.Unlock()
 	}
 	return nil
@@ -280,7 +284,7 @@ func (s *Store) Len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n += sh.lru.Len()
+		n += sh.t.n
 		sh.mu.Unlock()
 	}
 	return n
@@ -303,11 +307,15 @@ func (s *Store) Sweep() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for _, k := range sh.lru.Keys() {
-			if c, ok := sh.lru.Peek(k); ok && c.expires <= now {
-				sh.lru.Remove(k)
+		t := &sh.t
+		for p := t.oldest(); p != 0; {
+			e := t.at(p)
+			next := e.prev // toward the most recently used
+			if e.expires <= now {
+				t.remove(p, t.hashOf(e))
 				freed++
 			}
+			p = next
 		}
 		sh.mu.Unlock()
 	}

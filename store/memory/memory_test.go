@@ -122,4 +122,43 @@ func TestBadOptions(t *testing.T) {
 	}
 }
 
+// TestEvictionInsideABatch fills a one-key store, then runs batches whose
+// new key evicts the batch's other key: whatever is forgotten, no key may
+// end up with another key's count.
+func TestEvictionInsideABatch(t *testing.T) {
+	ctx := context.Background()
+	add := func(k store.Key, n int64) store.Op {
+		return store.Op{Kind: store.Add, Key: k, N: n, Ceil: 1000, TTL: time.Hour}
+	}
+	peek := func(s *memory.Store, k store.Key) int64 {
+		t.Helper()
+		b := &store.Batch{Now: 1, Peek: true, Ops: []store.Op{add(k, 0)}}
+		if err := s.Do(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Results[0].Value
+	}
+	a := store.Key{Namespace: "n", Caller: "c", Window: 1}
+	b := store.Key{Namespace: "n", Caller: "c", Window: 2}
+	for _, order := range [][2]store.Key{{a, b}, {b, a}} {
+		s := memory.New(memory.WithMaxKeys(1), memory.WithShards(1))
+		if err := s.Do(ctx, &store.Batch{Now: 1, Ops: []store.Op{add(a, 5)}}); err != nil {
+			t.Fatal(err)
+		}
+		batch := &store.Batch{Now: 1, Ops: []store.Op{add(order[0], 1), add(order[1], 1)}}
+		if err := s.Do(ctx, batch); err != nil || !batch.Applied {
+			t.Fatalf("batch %v: applied %v, error %v", order, batch.Applied, err)
+		}
+		if got := peek(s, b); got != 0 && got != 1 {
+			t.Errorf("batch %v: new key holds %d; want 1 (or 0 once forgotten)", order, got)
+		}
+		if got := peek(s, a); got != 0 && got != 6 {
+			t.Errorf("batch %v: old key holds %d; want 6 (or 0 once forgotten)", order, got)
+		}
+		if n := s.Len(); n != 1 {
+			t.Errorf("batch %v: Len = %d; want 1", order, n)
+		}
+	}
+}
+
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -1,0 +1,175 @@
+package memory
+
+import (
+	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/floodgate-go/floodgate/store"
+)
+
+// model is the reference the table must agree with: keys in recency
+// order, most recent first.
+type model struct {
+	order []store.Key
+	limit int
+}
+
+func (m *model) indexOf(k store.Key) int { return slices.Index(m.order, k) }
+
+func (m *model) use(k store.Key) (evicted store.Key, didEvict bool) {
+	if i := m.indexOf(k); i >= 0 {
+		m.order = slices.Delete(m.order, i, i+1)
+	} else if len(m.order) >= m.limit {
+		evicted, didEvict = m.order[len(m.order)-1], true
+		m.order = m.order[:len(m.order)-1]
+	}
+	m.order = slices.Insert(m.order, 0, k)
+	return evicted, didEvict
+}
+
+func (m *model) remove(k store.Key) {
+	if i := m.indexOf(k); i >= 0 {
+		m.order = slices.Delete(m.order, i, i+1)
+	}
+}
+
+// check fails t unless tb holds exactly m's keys, in m's order, each
+// reachable through the index, and the free list and index are coherent.
+func check(t *testing.T, tb *table, m *model) {
+	t.Helper()
+	var got []store.Key
+	for p := tb.chunks[0][0].next; p != 0; p = tb.at(p).next {
+		e := tb.at(p)
+		got = append(got, store.Key{Namespace: e.ns, Caller: e.caller, Window: e.window})
+		if len(got) > len(m.order)+1 {
+			break
+		}
+	}
+	if !slices.Equal(got, m.order) {
+		t.Fatalf("recency order = %v; want %v", got, m.order)
+	}
+	if tb.n != len(m.order) {
+		t.Fatalf("n = %d; want %d", tb.n, len(m.order))
+	}
+	// Backward links mirror forward ones.
+	var back []store.Key
+	for p := tb.oldest(); p != 0; p = tb.at(p).prev {
+		e := tb.at(p)
+		back = append(back, store.Key{Namespace: e.ns, Caller: e.caller, Window: e.window})
+		if len(back) > len(m.order)+1 {
+			break
+		}
+	}
+	slices.Reverse(back)
+	if !slices.Equal(back, m.order) {
+		t.Fatalf("backward order = %v; want %v", back, m.order)
+	}
+	occupied := 0
+	for _, slot := range tb.index {
+		if slot != 0 {
+			occupied++
+		}
+	}
+	if occupied != tb.n {
+		t.Fatalf("index holds %d slots; want %d", occupied, tb.n)
+	}
+	for _, k := range m.order {
+		if tb.find(&k, hashKey(tb, k)) == 0 {
+			t.Fatalf("key %v not found through the index", k)
+		}
+	}
+	free := 0
+	for p := tb.free; p != 0; p = tb.at(p).next {
+		free++
+		if free > int(tb.used) {
+			t.Fatal("free list has a cycle")
+		}
+	}
+	if free+tb.n+1 != int(tb.used) {
+		t.Fatalf("%d free + %d live + sentinel != %d positions used", free, tb.n, tb.used)
+	}
+}
+
+func hashKey(tb *table, k store.Key) uint64 {
+	return keyHash(tb.seed, maphash.String(tb.seed, k.Caller), k.Namespace, k.Window)
+}
+
+// TestTableAgainstModel drives tables of several bounds with random
+// lookups, inserts and removals over a small key space (so that probe runs
+// collide, wrap around and shift back on removal) and compares every state
+// with the model.
+func TestTableAgainstModel(t *testing.T) {
+	for _, limit := range []int{1, 2, 7, 64, 300} {
+		t.Run(fmt.Sprintf("limit=%d", limit), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(limit), 42))
+			v := newTable(limit, maphash.MakeSeed())
+			tb := &v
+			m := &model{limit: limit}
+			keys := make([]store.Key, 3*limit+5)
+			for i := range keys {
+				keys[i] = store.Key{Namespace: []string{"a", "b"}[i%2], Caller: fmt.Sprint("c", i/4), Window: int64(i % 3)}
+			}
+			for step := range 20_000 {
+				k := keys[rng.IntN(len(keys))]
+				h := hashKey(tb, k)
+				p := tb.find(&k, h)
+				if (p != 0) != (m.indexOf(k) >= 0) {
+					t.Fatalf("step %d: find(%v) = %d; model holds it: %v", step, k, p, m.indexOf(k) >= 0)
+				}
+				switch op := rng.IntN(4); {
+				case op == 0 && p != 0:
+					tb.remove(p, h)
+					m.remove(k)
+				case p != 0:
+					tb.touch(p)
+					m.use(k)
+				default:
+					_, evicted := tb.insert(&k, h)
+					want, didEvict := m.use(k)
+					if (evicted != 0) != didEvict {
+						t.Fatalf("step %d: insert(%v) evicted %d; model evicted %v (%v)", step, k, evicted, want, didEvict)
+					}
+				}
+				if step%97 == 0 || limit < 10 {
+					check(t, tb, m)
+				}
+			}
+			check(t, tb, m)
+		})
+	}
+}
+
+// TestTableCollidingHashes forces every key onto one home slot and one tag,
+// the worst case for the index: lookups must still tell keys apart by
+// their contents, and removals must keep every other key reachable.
+func TestTableCollidingHashes(t *testing.T) {
+	v := newTable(50, maphash.MakeSeed())
+	tb := &v
+	tb.index = make([]uint64, 128) // big enough that no insert rehashes with the real hash
+	const h = 0xdeadbeef_00000000  // same home and tag for all
+	keys := make([]store.Key, 40)
+	for i := range keys {
+		keys[i] = store.Key{Namespace: "n", Caller: fmt.Sprint("c", i)}
+		if _, ev := tb.insert(&keys[i], h); ev != 0 {
+			t.Fatalf("insert %d evicted; table is not full", i)
+		}
+	}
+	for i := 0; i < len(keys); i += 3 {
+		p := tb.find(&keys[i], h)
+		if p == 0 {
+			t.Fatalf("key %d not found", i)
+		}
+		// remove uses the hash to find the slot; the colliding hash is
+		// the one the key was stored under.
+		tb.remove(p, h)
+	}
+	for i, k := range keys {
+		found := tb.find(&k, h) != 0
+		if want := i%3 != 0; found != want {
+			t.Fatalf("after removals, find(key %d) = %v; want %v", i, found, want)
+		}
+	}
+}
