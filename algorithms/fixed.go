@@ -8,7 +8,10 @@ import (
 )
 
 // Fixed is the fixed-window algorithm; see FixedWindow.
-type Fixed struct{ limits []limiter.Limit }
+type Fixed struct {
+	limits []limiter.Limit
+	cur    windows
+}
 
 var _ limiter.Algorithm = (*Fixed)(nil)
 
@@ -34,9 +37,9 @@ func (a *Fixed) Limits() []limiter.Limit { return a.limits }
 func (*Fixed) Check(limits []limiter.Limit) error { return windowed("fixed window", limits) }
 
 // Plan implements limiter.Algorithm.
-func (*Fixed) Plan(b *store.Batch, r *limiter.Request) {
+func (a *Fixed) Plan(b *store.Batch, r *limiter.Request) {
 	for i, l := range r.Limits {
-		idx, start := windowOf(r.Now, l.Period)
+		idx, start := a.cur.of(i, a.limits, r.Now, l.Period)
 		b.Ops = append(b.Ops, store.Op{
 			Kind:   store.Add,
 			Key:    store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: idx},
@@ -49,15 +52,14 @@ func (*Fixed) Plan(b *store.Batch, r *limiter.Request) {
 }
 
 // Decide implements limiter.Algorithm.
-func (*Fixed) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
-	acc := newBinding(b.Applied)
+func (*Fixed) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) {
+	acc := newBinding(res, b.Applied)
 	for i, l := range r.Limits {
 		reset := b.Ops[i].TTL // Plan set it to the window's end
 		v := b.Results[i].Value
 		denied := !b.Applied && v+r.N > l.Count
 		acc.add(l, max(l.Count-v, 0), reset, denied, reset)
 	}
-	return acc.res
 }
 
 // Keys implements limiter.Algorithm.

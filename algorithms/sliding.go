@@ -9,7 +9,10 @@ import (
 )
 
 // Sliding is the sliding-window counter; see SlidingWindow.
-type Sliding struct{ limits []limiter.Limit }
+type Sliding struct {
+	limits []limiter.Limit
+	cur    windows
+}
 
 var _ limiter.Algorithm = (*Sliding)(nil)
 
@@ -48,8 +51,7 @@ type slidingWindow struct {
 	weight  int64 // previous window's weight, ppm
 }
 
-func slidingAt(now int64, period time.Duration) slidingWindow {
-	idx, start := windowOf(now, period)
+func slidingAt(idx, start, now int64, period time.Duration) slidingWindow {
 	e := max(now, 0) - start
 	p := int64(period)
 	// (p−e)×1e6/p without overflow: p ≤ 2^63/1e6 for periods up to ~106 days.
@@ -63,9 +65,10 @@ func slidingAt(now int64, period time.Duration) slidingWindow {
 }
 
 // Plan implements limiter.Algorithm.
-func (*Sliding) Plan(b *store.Batch, r *limiter.Request) {
+func (a *Sliding) Plan(b *store.Batch, r *limiter.Request) {
 	for i, l := range r.Limits {
-		g := slidingAt(r.Now, l.Period)
+		idx, start := a.cur.of(i, a.limits, r.Now, l.Period)
+		g := slidingAt(idx, start, r.Now, l.Period)
 		key := store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: g.idx}
 		prior := key
 		prior.Window--
@@ -84,8 +87,8 @@ func (*Sliding) Plan(b *store.Batch, r *limiter.Request) {
 }
 
 // Decide implements limiter.Algorithm.
-func (*Sliding) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
-	acc := newBinding(b.Applied)
+func (*Sliding) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) {
+	acc := newBinding(res, b.Applied)
 	for i, l := range r.Limits {
 		op := &b.Ops[i]
 		p := int64(l.Period)
@@ -103,7 +106,6 @@ func (*Sliding) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
 		}
 		acc.add(l, max(l.Count-est, 0), reset, denied, retry)
 	}
-	return acc.res
 }
 
 // slidingRetry returns how long until n fits, if no other request comes:
@@ -129,8 +131,8 @@ func slidingRetry(limit, n, cur, prev, elapsed, p int64) time.Duration {
 // Keys implements limiter.Algorithm.
 func (*Sliding) Keys(dst []store.Key, r *limiter.Request) []store.Key {
 	for i, l := range r.Limits {
-		g := slidingAt(r.Now, l.Period)
-		key := store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: g.idx}
+		idx, _ := windowOf(r.Now, l.Period)
+		key := store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: idx}
 		dst = append(dst, key)
 		key.Window--
 		dst = append(dst, key)
