@@ -56,10 +56,10 @@ func (*Log) Plan(b *store.Batch, r *limiter.Request) {
 }
 
 // Decide implements limiter.Algorithm.
-func (*Log) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
+func (*Log) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) {
 	l := r.Limits[0]
 	out := b.Results[0]
-	res := limiter.Result{
+	*res = limiter.Result{
 		Allowed:   b.Applied,
 		Limit:     l,
 		Remaining: max(l.Count-out.Value, 0),
@@ -70,7 +70,6 @@ func (*Log) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
 	if !b.Applied {
 		res.RetryAfter = time.Duration(max(out.Oldest+int64(l.Period)-r.Now, 1))
 	}
-	return res
 }
 
 // Keys implements limiter.Algorithm.

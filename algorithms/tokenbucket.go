@@ -81,11 +81,11 @@ func (a *Bucket) Plan(b *store.Batch, r *limiter.Request) {
 }
 
 // Decide implements limiter.Algorithm.
-func (a *Bucket) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
+func (a *Bucket) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) {
 	l := r.Limits[0]
 	t, span := a.geometry(l)
 	tat := b.Results[0].Value // after the request when applied
-	res := limiter.Result{
+	*res = limiter.Result{
 		Allowed:    b.Applied,
 		Limit:      l,
 		Remaining:  max((r.Now+span-tat)/t, 0),
@@ -94,7 +94,6 @@ func (a *Bucket) Decide(b *store.Batch, r *limiter.Request) limiter.Result {
 	if !b.Applied {
 		res.RetryAfter = time.Duration(max(tat+r.N*t-span-r.Now, 1))
 	}
-	return res
 }
 
 // Keys implements limiter.Algorithm.

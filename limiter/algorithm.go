@@ -23,8 +23,8 @@ type Algorithm interface {
 	// r.N between 1 and the capacity of every limit.
 	Plan(b *store.Batch, r *Request)
 
-	// Decide builds the Result of r from b after the store ran it.
-	Decide(b *store.Batch, r *Request) Result
+	// Decide sets *res to the Result of r, from b after the store ran it.
+	Decide(b *store.Batch, r *Request, res *Result)
 
 	// Keys appends the store keys that hold r.Caller's state at r.Now, for
 	// resetting them.

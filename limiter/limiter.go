@@ -43,6 +43,7 @@ type scratch struct {
 	res   [store.MaxOps]store.Result
 	ns    [store.MaxOps]string
 	req   Request
+	out   Result
 }
 
 // New returns a limiter enforcing alg's limits (or those of WithLimitFunc).
@@ -230,7 +231,10 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, re
 	if err != nil {
 		err = fmt.Errorf("limiter: %w", err)
 	} else {
-		*res = l.alg.Decide(b, r)
+		// Through the scratch: res itself would escape to the heap through
+		// the interface call.
+		l.alg.Decide(b, r, &s.out)
+		*res = s.out
 	}
 	l.pool.Put(s)
 	return err
