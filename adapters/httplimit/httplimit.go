@@ -41,22 +41,9 @@ var (
 // A Guard is safe for concurrent use and owns no goroutine; it needs no
 // Close. The limiter stays the caller's.
 type Guard struct {
+	settings
 	lim *limiter.Limiter
 
-	key           Key
-	trusted       []netip.Prefix
-	proxyHeader   string
-	v6Bits        int
-	rejectMissing bool
-	exempt        []string
-
-	headers    HeaderSet
-	policyName func(limiter.Limit) string
-	denied     http.Handler
-	failClosed bool
-
-	hook    func(*http.Request, error)
-	now     func() time.Time
 	nextLog atomic.Int64 // Unix ns before which the hook stays quiet
 
 	infoMu sync.Mutex
@@ -72,20 +59,30 @@ type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
-type config struct {
+// settings are a Guard's configuration, as the options and New leave it.
+type settings struct {
 	key           Key
-	trusted       []string
+	trusted       []netip.Prefix
 	proxyHeader   string
 	v6Bits        int
 	rejectMissing bool
 	exempt        []string
-	headers       HeaderSet
-	policyName    func(limiter.Limit) string
-	denied        http.Handler
-	failClosed    bool
-	hook          func(*http.Request, error)
-	now           func() time.Time
-	bad           []string
+
+	headers    HeaderSet
+	policyName func(limiter.Limit) string
+	denied     http.Handler
+	failClosed bool
+
+	hook func(*http.Request, error)
+	now  func() time.Time
+}
+
+// config is what options apply to: the settings, the proxies as given to
+// TrustProxies (New parses them) and what is wrong so far.
+type config struct {
+	settings
+	proxies []string
+	bad     []string
 }
 
 func (c *config) fail(format string, args ...any) {
@@ -99,7 +96,7 @@ func (c *config) fail(format string, args ...any) {
 // address of the chain (header entries, then the peer) that is not
 // trusted. A malformed CIDR makes New fail.
 func TrustProxies(cidrs ...string) Option {
-	return optionFunc(func(c *config) { c.trusted = append(c.trusted, cidrs...) })
+	return optionFunc(func(c *config) { c.proxies = append(c.proxies, cidrs...) })
 }
 
 // ProxyHeader selects the forwarding header that TrustProxies applies to:
@@ -192,14 +189,14 @@ func WithClock(now func() time.Time) Option {
 // New returns a Guard over lim. It validates every option and returns an
 // error wrapping ErrInvalidOption that lists what is wrong.
 func New(lim *limiter.Limiter, opts ...Option) (*Guard, error) {
-	c := config{
+	c := config{settings: settings{
 		key:         KeyByIP(),
 		proxyHeader: HeaderXForwardedFor,
 		v6Bits:      64,
 		headers:     DraftHeaders | XRateLimitHeaders,
 		policyName:  DefaultPolicyName,
 		hook:        slogHook,
-	}
+	}}
 	if lim == nil {
 		c.fail("nil limiter")
 	} else {
@@ -215,27 +212,13 @@ func New(lim *limiter.Limiter, opts ...Option) (*Guard, error) {
 	if msg := c.key.check(); msg != "" {
 		c.fail("%s", msg)
 	}
-	g := &Guard{
-		lim:           lim,
-		key:           c.key,
-		proxyHeader:   c.proxyHeader,
-		v6Bits:        c.v6Bits,
-		rejectMissing: c.rejectMissing,
-		exempt:        c.exempt,
-		headers:       c.headers,
-		policyName:    c.policyName,
-		denied:        c.denied,
-		failClosed:    c.failClosed,
-		hook:          c.hook,
-		now:           c.now,
-	}
-	for _, s := range c.trusted {
+	for _, s := range c.proxies {
 		p, err := parseTrusted(s)
 		if err != nil {
 			c.fail("trusted proxy %q: not a CIDR or address", s)
 			continue
 		}
-		g.trusted = append(g.trusted, p)
+		c.trusted = append(c.trusted, p)
 	}
 	switch c.proxyHeader {
 	case HeaderXForwardedFor, HeaderForwarded, HeaderXRealIP:
@@ -254,6 +237,7 @@ func New(lim *limiter.Limiter, opts ...Option) (*Guard, error) {
 	if len(c.bad) > 0 {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidOption, strings.Join(c.bad, "; "))
 	}
+	g := &Guard{settings: c.settings, lim: lim}
 	empty := map[limiter.Limit]*limitInfo{}
 	g.info.Store(&empty)
 	return g, nil
@@ -297,7 +281,7 @@ func Middleware(lim *limiter.Limiter, opts ...Option) func(http.Handler) http.Ha
 // misconfigured answers 500 to every request and reports err through the
 // hook set in opts, if it was valid, else through slog.
 func misconfigured(lim *limiter.Limiter, err error, opts []Option) func(http.Handler) http.Handler {
-	c := config{hook: slogHook}
+	c := config{settings: settings{hook: slogHook}}
 	if lim != nil {
 		c.now = lim.Now
 	}
@@ -313,7 +297,7 @@ func misconfigured(lim *limiter.Limiter, err error, opts []Option) func(http.Han
 		// No limiter, so no clock: the report is made once.
 		c.now = func() time.Time { return time.Time{} }
 	}
-	g := &Guard{hook: c.hook, now: c.now}
+	g := &Guard{settings: settings{hook: c.hook, now: c.now}}
 	return func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			g.report(r, err)
