@@ -44,6 +44,7 @@ type Guard struct {
 	settings
 	lim *limiter.Limiter
 
+	err     error        // invalid options: every request is refused (see build)
 	nextLog atomic.Int64 // Unix ns before which the hook stays quiet
 
 	infoMu sync.Mutex
@@ -189,6 +190,18 @@ func WithClock(now func() time.Time) Option {
 // New returns a Guard over lim. It validates every option and returns an
 // error wrapping ErrInvalidOption that lists what is wrong.
 func New(lim *limiter.Limiter, opts ...Option) (*Guard, error) {
+	g := build(lim, opts)
+	if g.err != nil {
+		return nil, g.err
+	}
+	return g, nil
+}
+
+// build applies and validates opts once. With invalid options the Guard it
+// returns holds the error in err and answers every request 500, reporting
+// the error through the hook set in opts, if it was valid, else through
+// slog: that is what Middleware hands out, never New.
+func build(lim *limiter.Limiter, opts []Option) *Guard {
 	c := config{settings: settings{
 		key:         KeyByIP(),
 		proxyHeader: HeaderXForwardedFor,
@@ -234,13 +247,21 @@ func New(lim *limiter.Limiter, opts ...Option) (*Guard, error) {
 	if c.policyName == nil {
 		c.fail("nil policy name function")
 	}
-	if len(c.bad) > 0 {
-		return nil, fmt.Errorf("%w: %s", ErrInvalidOption, strings.Join(c.bad, "; "))
-	}
 	g := &Guard{settings: c.settings, lim: lim}
 	empty := map[limiter.Limit]*limitInfo{}
 	g.info.Store(&empty)
-	return g, nil
+	if len(c.bad) > 0 {
+		g.err = fmt.Errorf("%w: %s", ErrInvalidOption, strings.Join(c.bad, "; "))
+		if g.hook == nil {
+			g.hook = slogHook
+		}
+		if g.now == nil {
+			// No limiter and no valid WithClock, so no clock: the report
+			// is made once.
+			g.now = func() time.Time { return time.Time{} }
+		}
+	}
+	return g
 }
 
 // parseTrusted parses a CIDR or a single address, IPv4-mapped IPv6 ranges
@@ -271,39 +292,7 @@ func parseTrusted(s string) (netip.Prefix, error) {
 // error goes to the error hook (at most once per second). Call New at
 // startup to get the error instead.
 func Middleware(lim *limiter.Limiter, opts ...Option) func(http.Handler) http.Handler {
-	g, err := New(lim, opts...)
-	if err != nil {
-		return misconfigured(lim, err, opts)
-	}
-	return g.Wrap
-}
-
-// misconfigured answers 500 to every request and reports err through the
-// hook set in opts, if it was valid, else through slog.
-func misconfigured(lim *limiter.Limiter, err error, opts []Option) func(http.Handler) http.Handler {
-	c := config{settings: settings{hook: slogHook}}
-	if lim != nil {
-		c.now = lim.Now
-	}
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&c)
-		}
-	}
-	if c.hook == nil {
-		c.hook = slogHook
-	}
-	if c.now == nil {
-		// No limiter, so no clock: the report is made once.
-		c.now = func() time.Time { return time.Time{} }
-	}
-	g := &Guard{settings: settings{hook: c.hook, now: c.now}}
-	return func(http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			g.report(r, err)
-			writeProblem(w, http.StatusInternalServerError, problemInternal)
-		})
-	}
+	return build(lim, opts).Wrap
 }
 
 // Wrap returns a handler that runs Decide and, when the request may
@@ -325,6 +314,11 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 // Requests on exempt paths return true untouched. Decide is what Wrap
 // runs; adapters for other routers call it with their writer and request.
 func (g *Guard) Decide(w http.ResponseWriter, r *http.Request) bool {
+	if g.err != nil {
+		g.report(r, g.err)
+		writeProblem(w, http.StatusInternalServerError, problemInternal)
+		return false
+	}
 	if r.URL != nil && g.isExempt(r.URL.Path) {
 		return true
 	}

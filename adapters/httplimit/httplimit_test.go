@@ -495,6 +495,52 @@ func TestInvalidOptions(t *testing.T) {
 	}
 }
 
+// TestMisconfiguredReports: the middleware of invalid options answers 500
+// to every request, exempt paths included, and reports the error at most
+// once per second of its clock: the limiter's, WithClock's, or, with
+// neither, once and for all.
+func TestMisconfiguredReports(t *testing.T) {
+	clk := storetest.NewClock(start)
+	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(5)), nil, clk)
+	tests := []struct {
+		name      string
+		lim       *limiter.Limiter
+		opts      []httplimit.Option
+		wantLater int64 // hook calls after the clock moves on by a second
+	}{
+		{"clock=limiter", lim, []httplimit.Option{httplimit.Exempt("health")}, 2},
+		{"clock=option", nil, []httplimit.Option{httplimit.WithClock(clk.Now)}, 2},
+		{"clock=none", nil, nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hooked atomic.Int64
+			var lastErr error
+			opts := append([]httplimit.Option{
+				httplimit.Exempt("/health"),
+				httplimit.ErrorHook(func(_ *http.Request, err error) {
+					hooked.Add(1)
+					lastErr = err
+				}),
+			}, tt.opts...)
+			h := httplimit.Middleware(tt.lim, opts...)(okHandler)
+			for _, target := range []string{"/", "/health", "/"} {
+				if w := get(h, target, "192.0.2.1:1"); w.Code != http.StatusInternalServerError {
+					t.Errorf("GET %s: status %d; want 500", target, w.Code)
+				}
+			}
+			if hooked.Load() != 1 || !errors.Is(lastErr, httplimit.ErrInvalidOption) {
+				t.Errorf("hook calls for 3 requests in one instant = %d, last error %v; want 1, ErrInvalidOption", hooked.Load(), lastErr)
+			}
+			clk.Advance(time.Second)
+			get(h, "/", "192.0.2.1:1")
+			if hooked.Load() != tt.wantLater {
+				t.Errorf("hook calls after one more second = %d; want %d", hooked.Load(), tt.wantLater)
+			}
+		})
+	}
+}
+
 // TestPerRouteLimiters: limiters with different algorithms on one store,
 // one per route group, keep separate counts for the same client.
 func TestPerRouteLimiters(t *testing.T) {
