@@ -25,13 +25,7 @@ func New(g *httplimit.Guard) gin.HandlerFunc {
 	if g == nil {
 		return Middleware(nil) // answers 500 and reports the nil limiter
 	}
-	return func(c *gin.Context) {
-		if !g.Decide(c.Writer, c.Request) {
-			c.Abort()
-			return
-		}
-		c.Next()
-	}
+	return handlerFunc(g.Decide)
 }
 
 // Middleware returns the rate-limit middleware for lim with httplimit's
@@ -39,13 +33,16 @@ func New(g *httplimit.Guard) gin.HandlerFunc {
 // and the error goes to the error hook; build the Guard with httplimit.New
 // and pass it to New to see the error at startup.
 func Middleware(lim *limiter.Limiter, opts ...httplimit.Option) gin.HandlerFunc {
-	g, err := httplimit.New(lim, opts...)
-	if err != nil {
-		h := httplimit.Middleware(lim, opts...)(http.NotFoundHandler())
-		return func(c *gin.Context) {
-			h.ServeHTTP(c.Writer, c.Request)
+	return handlerFunc(httplimit.Decider(lim, opts...))
+}
+
+// handlerFunc runs decide and goes on with the chain or aborts it.
+func handlerFunc(decide func(http.ResponseWriter, *http.Request) bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !decide(c.Writer, c.Request) {
 			c.Abort()
+			return
 		}
+		c.Next()
 	}
-	return New(g)
 }

@@ -195,13 +195,32 @@ func TestGinStoreFailure(t *testing.T) {
 	}
 }
 
-// TestGinInvalidOptions: bad options answer 500, never panic.
+// TestGinInvalidOptions: bad options answer 500 with a problem document,
+// never panic, and go to the error hook once per second of its clock.
 func TestGinInvalidOptions(t *testing.T) {
+	clk := storetest.NewClock(start)
+	var hooked atomic.Int64
+	var lastErr error
 	e := gin.New()
 	var served bool
-	e.GET("/", ginlimit.Middleware(nil, httplimit.ErrorHook(func(*http.Request, error) {})), func(c *gin.Context) { served = true })
-	if w := get(e, "/", "192.0.2.1:1"); w.Code != 500 || served {
-		t.Errorf("status %d, served %v; want 500, not served", w.Code, served)
+	e.GET("/", ginlimit.Middleware(nil, httplimit.WithClock(clk.Now), httplimit.ErrorHook(func(_ *http.Request, err error) {
+		hooked.Add(1)
+		lastErr = err
+	})), func(c *gin.Context) { served = true })
+	for range 3 {
+		w := get(e, "/", "192.0.2.1:1")
+		if w.Code != 500 || served || w.Header().Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("status %d, Content-Type %q, served %v; want 500, application/problem+json, not served",
+				w.Code, w.Header().Get("Content-Type"), served)
+		}
+	}
+	if hooked.Load() != 1 || !errors.Is(lastErr, httplimit.ErrInvalidOption) {
+		t.Errorf("hook calls for 3 requests in one instant = %d, last error %v; want 1, ErrInvalidOption", hooked.Load(), lastErr)
+	}
+	clk.Advance(time.Second)
+	get(e, "/", "192.0.2.1:1")
+	if hooked.Load() != 2 {
+		t.Errorf("hook calls after one more second = %d; want 2", hooked.Load())
 	}
 }
 

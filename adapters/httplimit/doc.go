@@ -36,5 +36,7 @@
 // 400.
 //
 // [Guard.Decide] is the whole decision as one call, for adapters of other
-// routers (see the chilimit and ginlimit packages).
+// routers (see the chilimit and ginlimit packages); [Decider] is to Decide
+// what Middleware is to Wrap: it cannot fail, and answers 500 when the
+// options are invalid.
 package httplimit

@@ -200,7 +200,7 @@ func New(lim *limiter.Limiter, opts ...Option) (*Guard, error) {
 // build applies and validates opts once. With invalid options the Guard it
 // returns holds the error in err and answers every request 500, reporting
 // the error through the hook set in opts, if it was valid, else through
-// slog: that is what Middleware hands out, never New.
+// slog: that is what Middleware and Decider hand out, never New.
 func build(lim *limiter.Limiter, opts []Option) *Guard {
 	c := config{settings: settings{
 		key:         KeyByIP(),
@@ -293,6 +293,16 @@ func parseTrusted(s string) (netip.Prefix, error) {
 // startup to get the error instead.
 func Middleware(lim *limiter.Limiter, opts ...Option) func(http.Handler) http.Handler {
 	return build(lim, opts).Wrap
+}
+
+// Decider returns [Guard.Decide] of New(lim, opts...) as a function, for
+// adapters of routers whose middleware constructors cannot return an
+// error (ginlimit uses it). Like Middleware it never panics: with invalid
+// options the function answers every request 500 Internal Server Error and
+// returns false, and the error goes to the error hook (at most once per
+// second).
+func Decider(lim *limiter.Limiter, opts ...Option) func(http.ResponseWriter, *http.Request) bool {
+	return build(lim, opts).Decide
 }
 
 // Wrap returns a handler that runs Decide and, when the request may

@@ -491,6 +491,11 @@ func TestInvalidOptions(t *testing.T) {
 			if tt.name != "nil-hook" && hooked.Load() != 1 {
 				t.Errorf("hook calls = %d; want 1", hooked.Load())
 			}
+			decide := httplimit.Decider(tt.lim, opts...)
+			w = httptest.NewRecorder()
+			if decide(w, httptest.NewRequest(http.MethodGet, "/", nil)) || w.Code != http.StatusInternalServerError {
+				t.Errorf("misconfigured Decider: proceed, status %d; want false, 500", w.Code)
+			}
 		})
 	}
 }
@@ -538,6 +543,28 @@ func TestMisconfiguredReports(t *testing.T) {
 				t.Errorf("hook calls after one more second = %d; want %d", hooked.Load(), tt.wantLater)
 			}
 		})
+	}
+}
+
+// TestDecider: the function Decider returns decides as Guard.Decide does:
+// true with the headers set while under the limit, then false with the
+// 429 written.
+func TestDecider(t *testing.T) {
+	clk := storetest.NewClock(start)
+	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), nil, clk)
+	decide := httplimit.Decider(lim)
+	for i, want := range []struct {
+		proceed bool
+		status  int
+	}{{true, http.StatusOK}, {false, http.StatusTooManyRequests}} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if got := decide(w, r); got != want.proceed || w.Code != want.status {
+			t.Errorf("request %d: decide = %v, status %d; want %v, %d", i, got, w.Code, want.proceed, want.status)
+		}
+		if w.Header().Get(httplimit.HeaderRateLimit) == "" {
+			t.Errorf("request %d: no RateLimit header", i)
+		}
 	}
 }
 
