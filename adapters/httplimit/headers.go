@@ -168,6 +168,11 @@ func ceilSeconds(d time.Duration) int64 {
 	return int64((d-1)/time.Second) + 1
 }
 
+// retrySeconds is the Retry-After of a denied res: its RetryAfter in whole
+// seconds, rounded up so that a client coming back then is admitted, and
+// never 0.
+func retrySeconds(res limiter.Result) int64 { return max(ceilSeconds(res.RetryAfter), 1) }
+
 // setHeaders sets the rate-limit headers of res on h: two allocations, one
 // for the text of the values that change with each request and one for
 // the slices the header map holds.
@@ -182,7 +187,7 @@ func (g *Guard) setHeaders(h http.Header, res limiter.Result) {
 	if !res.Allowed {
 		// Never 0 on a 429, and RateLimit's t never later than Retry-After
 		// (draft-ietf-httpapi-ratelimit-headers-10, section 6).
-		retry = max(ceilSeconds(res.RetryAfter), 1)
+		retry = retrySeconds(res)
 		t = retry
 	}
 

@@ -61,7 +61,7 @@ func writeProblem(w http.ResponseWriter, status int, body []byte) {
 // body parts: no JSON encoding per denied request.
 func (g *Guard) quotaExceeded(w http.ResponseWriter, res limiter.Result) {
 	in := g.limitInfo(res.Limit)
-	retry := max(ceilSeconds(res.RetryAfter), 1)
+	retry := retrySeconds(res)
 	body := make([]byte, 0, len(in.deniedHead)+len(in.deniedMany)+len(in.deniedTail)+20)
 	body = append(body, in.deniedHead...)
 	body = strconv.AppendInt(body, retry, 10)
