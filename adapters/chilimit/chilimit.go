@@ -15,6 +15,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/go-chi/chi/v5"
 
@@ -47,11 +48,19 @@ func Middleware(lim *limiter.Limiter, opts ...Option) func(http.Handler) http.Ha
 //
 //	chilimit.Middleware(lim, httplimit.Keys(httplimit.KeyByIP(), chilimit.KeyByRoutePattern()))
 //
-// chi completes the pattern as it routes: inside r.With, r.Group or
-// r.Route it is known, while a middleware of r.Use runs before its router
-// has matched. In that case the key asks the router for the pattern the
-// request will match, which costs one lookup. A request outside any chi
-// router, or matching no route, is keyed by its path.
+// chi completes the pattern as it routes. A middleware of r.With, or of
+// r.Use inside r.Group, runs once the route is matched: the key reads the
+// pattern from chi's route context, at no cost. A middleware of a router's
+// r.Use, the top router's or a sub-router's (r.Route, r.Mount), runs before
+// that router matches, and the limit must be decided before the handler
+// runs; there the key asks the top router for the pattern the request will
+// match. That is a second route lookup per request, the same tree walk as
+// chi's own, without allocation for a route of the top router and with two
+// for a route of a sub-router. Catch-all routes ("/files/*") take the
+// lookup wherever the middleware sits, since their pattern cannot be told
+// from a sub-router's mount point. To avoid it, attach the middleware with
+// r.With or r.Group. A request outside any chi router, or matching no
+// route, is keyed by its path.
 func KeyByRoutePattern() httplimit.Key {
 	return httplimit.KeyFunc(routePattern)
 }
@@ -67,7 +76,7 @@ func routePattern(r *http.Request) (string, error) {
 	// Not routed yet at this level (r.Use), or routed to a sub-router
 	// whose own match is still to come: ask the top router.
 	if rctx.Routes != nil {
-		if p := rctx.Routes.Find(chi.NewRouteContext(), r.Method, pathOf(r)); p != "" {
+		if p := find(rctx.Routes, r.Method, pathOf(r)); p != "" {
 			return p, nil
 		}
 	}
@@ -75,6 +84,21 @@ func routePattern(r *http.Request) (string, error) {
 		return p, nil
 	}
 	return pathOf(r), nil
+}
+
+// scratch holds the route contexts find walks the tree with, so that the
+// lookup allocates none.
+var scratch = sync.Pool{New: func() any { return chi.NewRouteContext() }}
+
+// find returns the pattern routes matches for method and path, or "". The
+// pattern shares no memory with the scratch context, which goes back to
+// the pool at once.
+func find(routes chi.Routes, method, path string) string {
+	rctx := scratch.Get().(*chi.Context)
+	rctx.Reset()
+	p := routes.Find(rctx, method, path)
+	scratch.Put(rctx)
+	return p
 }
 
 func pathOf(r *http.Request) string {
