@@ -54,9 +54,10 @@ func Middleware(lim *limiter.Limiter, opts ...Option) func(http.Handler) http.Ha
 // r.Use, the top router's or a sub-router's (r.Route, r.Mount), runs before
 // that router matches, and the limit must be decided before the handler
 // runs; there the key asks the top router for the pattern the request will
-// match. That is a second route lookup per request, the same tree walk as
-// chi's own, without allocation for a route of the top router and with two
-// for a route of a sub-router. Catch-all routes ("/files/*") take the
+// match, for the path and method chi will route as middleware before it
+// (CleanPath, StripSlashes, GetHead) left them. That is a second route
+// lookup per request, the same tree walk as chi's own, without allocation
+// for a route of the top router and with two for a route of a sub-router. Catch-all routes ("/files/*") take the
 // lookup wherever the middleware sits, since their pattern cannot be told
 // from a sub-router's mount point. To avoid it, attach the middleware with
 // r.With or r.Group. A request outside any chi router, or matching no
@@ -74,9 +75,21 @@ func routePattern(r *http.Request) (string, error) {
 		return rctx.RoutePattern(), nil
 	}
 	// Not routed yet at this level (r.Use), or routed to a sub-router
-	// whose own match is still to come: ask the top router.
+	// whose own match is still to come: ask the top router, for the method
+	// and path chi routes. Middleware before routing may have rewritten
+	// them (CleanPath, StripSlashes, URLFormat set RoutePath, GetHead sets
+	// RouteMethod); the raw path would give each spelling of a route its
+	// own key. Once a pattern is matched, RoutePath is the rest of the path
+	// for a sub-router, not one the top router can route.
 	if rctx.Routes != nil {
-		if p := find(rctx.Routes, r.Method, pathOf(r)); p != "" {
+		method, path := r.Method, pathOf(r)
+		if rctx.RouteMethod != "" {
+			method = rctx.RouteMethod
+		}
+		if len(rctx.RoutePatterns) == 0 && rctx.RoutePath != "" {
+			path = rctx.RoutePath
+		}
+		if p := find(rctx.Routes, method, path); p != "" {
 			return p, nil
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"go.uber.org/goleak"
 
 	"github.com/floodgate-go/floodgate/adapters/chilimit"
@@ -162,6 +163,35 @@ func TestKeyByRoutePattern(t *testing.T) {
 		}
 		if got != tt.want {
 			t.Errorf("%s router, %s: key %q; want %q", tt.router, tt.path, got, tt.want)
+		}
+	}
+}
+
+// TestKeyByRoutePatternRewrittenPath: chi middleware that rewrites the
+// routing path or method before the limiter (CleanPath, StripSlashes,
+// URLFormat, GetHead) does not give each spelling of a route its own key,
+// which would let a client dodge a per-route limit.
+func TestKeyByRoutePatternRewrittenPath(t *testing.T) {
+	clk := storetest.NewClock(start)
+	lim := newLimiter(t, algorithms.FixedWindow(limiter.PerMinute(1)), newStore(t), clk)
+	r := chi.NewRouter()
+	r.Use(middleware.CleanPath, middleware.StripSlashes, middleware.URLFormat, middleware.GetHead)
+	r.Use(chilimit.Middleware(lim, chilimit.KeyByRoutePattern()))
+	r.Get("/users/{id}", ok)
+	for i, rq := range []struct{ method, path string }{
+		{http.MethodGet, "/users/7"},
+		{http.MethodGet, "/users//7"},
+		{http.MethodGet, "/users/7/"},
+		{http.MethodGet, "/users/7.json"},
+		{http.MethodHead, "/users/7"},
+		{http.MethodHead, "/users/8/"},
+	} {
+		req := httptest.NewRequest(rq.method, rq.path, nil)
+		req.RemoteAddr = "192.0.2.1:1"
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if want := map[bool]int{true: 200, false: 429}[i == 0]; w.Code != want {
+			t.Errorf("%s %s: status %d; want %d (one limit for the route /users/{id})", rq.method, rq.path, w.Code, want)
 		}
 	}
 }
