@@ -60,7 +60,7 @@ type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
-// settings are a Guard's configuration, as the options and New leave it.
+// settings are a Guard's configuration, as the options and build leave it.
 type settings struct {
 	key           Key
 	trusted       []netip.Prefix
