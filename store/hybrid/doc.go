@@ -49,8 +49,8 @@
 // # Log ops
 //
 // Log ops (the sliding log) go to the remote synchronously in both modes:
-// an exact log cannot be written behind. A local-only store keeps them in
-// memory.
+// an exact log cannot be written behind. A local-only store (no remote)
+// keeps them in memory, like everything else: it is a memory.Store.
 //
 // # Idempotency and failures
 //

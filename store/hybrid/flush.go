@@ -343,6 +343,10 @@ func (s *Store) Stats() Stats {
 		PassThrough:    s.passThrough.Load(),
 		Processes:      int(s.procs.Load()),
 	}
+	if s.local != nil {
+		ls := s.local.Stats()
+		st.Decisions, st.Allowed, st.Denied = ls.Decisions, ls.Allowed, ls.Denied
+	}
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
@@ -408,6 +412,9 @@ func (s *Store) Shutdown(ctx context.Context) error {
 			<-s.done
 		}
 		s.closeErr = s.flush(ctx, true)
+		if s.local != nil {
+			s.local.Close()
+		}
 	})
 	return s.closeErr
 }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
-	"github.com/floodgate-go/floodgate/internal/timelog"
 	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/memory"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -30,9 +30,10 @@ var _ store.Store = (*Store)(nil)
 //
 // A Store is safe for concurrent use. Its zero value is not usable; call New.
 type Store struct {
-	remote  store.Store  // nil: local only
-	syncer  store.Syncer // remote as a Syncer; nil when remote is nil or cannot sync
-	passAll bool         // remote cannot sync: every batch goes to it
+	remote  store.Store   // nil: local only
+	local   *memory.Store // without a remote, the store it delegates to
+	syncer  store.Syncer  // remote as a Syncer; nil when remote is nil or cannot sync
+	passAll bool          // remote cannot sync: every batch goes to it
 
 	strict        bool
 	interval      time.Duration
@@ -114,7 +115,6 @@ type cell struct {
 	gone    bool  // removed on purpose (expired, reset): nothing to send
 	evicted bool  // pushed out of the LRU while dirty
 	floored bool  // written by ops with a floor (a token bucket's cell)
-	log     *timelog.Log
 }
 
 // call is a remote call in flight for one caller, which concurrent
@@ -125,8 +125,9 @@ type call struct {
 }
 
 // New returns a hybrid store over remote; remote may be nil for a store that
-// keeps everything in process memory (it then behaves exactly like the
-// memory store and starts no goroutine).
+// keeps everything in process memory: it then hands every batch to a
+// memory.Store (WithMaxKeys and WithShards apply to it), starts no
+// goroutine, and its Stats count decisions only.
 //
 // A remote that does not implement store.Syncer cannot serve write-behind:
 // New then returns a Store that sends every batch to the remote as is (no
@@ -184,6 +185,11 @@ func newStore(remote store.Store, opts []Option, checked bool) (*Store, error) {
 		s.process = strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(rand.Uint64(), 36)
 	}
 	s.procs.Store(1)
+	if remote == nil {
+		// Nothing to write behind: the memory store decides alone.
+		s.local = memory.New(memory.WithMaxKeys(o.maxKeys), memory.WithShards(o.shards))
+		return s, nil
+	}
 	// A power of two, so that picking a shard is a mask, not a division.
 	n := 1
 	for n*2 <= min(o.shards, o.maxKeys) {
@@ -286,11 +292,14 @@ func (s *Store) Do(ctx context.Context, b *store.Batch) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
+	if s.local != nil {
+		return s.local.Do(ctx, b)
+	}
 	b.Applied = false
 	if err := b.Validate(); err != nil {
 		return err
 	}
-	if s.passAll || (s.remote != nil && s.direct(b)) {
+	if s.passAll || s.direct(b) {
 		return s.passBatch(ctx, b)
 	}
 	if cap(b.Results) < len(b.Ops) {
@@ -298,14 +307,14 @@ func (s *Store) Do(ctx context.Context, b *store.Batch) error {
 	}
 	b.Results = b.Results[:len(b.Ops)]
 	sh := s.shardOf(b.Ops[0].Key.Caller)
-	fetch := s.syncer != nil && !b.Peek
+	fetch := !b.Peek
 	for attempt := 0; ; attempt++ {
 		sh.mu.Lock()
 		if b.Now > sh.now {
 			sh.now = b.Now
 		}
 		var n need
-		if s.strict && s.syncer != nil {
+		if s.strict {
 			n = s.evalStrict(sh, b, fetch)
 		} else {
 			n = s.evalRelaxed(sh, b, fetch)
@@ -497,12 +506,6 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 	for i := range b.Ops {
 		op, r := &b.Ops[i], &b.Results[i]
 		*r = store.Result{}
-		if op.Kind == store.Log {
-			if !sh.evalLog(op, now, r) {
-				fits = false
-			}
-			continue
-		}
 		c := sh.live(op.Key, now)
 		if c == nil && fetch && op.Period >= s.longPeriod && !s.down.Load() {
 			return needRead // nothing written yet
@@ -516,7 +519,7 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 		used := int64(0)
 		if op.PriorWeight > 0 {
 			p := sh.live(op.Prior, now)
-			if p == nil && s.syncer != nil && !b.Peek {
+			if p == nil && !b.Peek {
 				// Learn the prior window at the next flush.
 				p = sh.create(op.Prior, now+int64(op.TTL))
 				sh.markDirty(p)
@@ -538,10 +541,6 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 	if fits && !b.Peek {
 		for i := range b.Ops {
 			op, r := &b.Ops[i], &b.Results[i]
-			if op.Kind == store.Log {
-				sh.applyLog(op, now, r)
-				continue
-			}
 			c := cells[i]
 			if c == nil || c.gone {
 				if c = sh.live(op.Key, now); c == nil {
@@ -553,16 +552,14 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 			if op.Floor != 0 {
 				c.floored = true
 			}
-			if s.syncer != nil {
-				c.pend += op.N
-				c.used += op.N
-				c.period = op.Period
-				c.idle = 0
-				c.active = true
-				sh.markDirty(c)
-			}
+			c.pend += op.N
+			c.used += op.N
+			c.period = op.Period
+			c.idle = 0
+			c.active = true
+			sh.markDirty(c)
 		}
-	} else if s.syncer != nil && !b.Peek {
+	} else if !b.Peek {
 		// Denied: nothing written, but the cells are active, so the next
 		// flush refreshes them.
 		for i := range b.Ops {
@@ -675,17 +672,13 @@ func (s *Store) evalStrict(sh *shard, b *store.Batch, fetch bool) need {
 	return needNothing
 }
 
-// finish records the outcome: Add values exclude N unless the batch fits;
-// Log results, computed before the batch, include N when it fits.
+// finish records the outcome: values exclude N unless the batch fits.
+// Only Add ops are decided locally (Log ops go to the remote).
 func finish(sh *shard, b *store.Batch, fits bool) {
 	b.Applied = fits
-	for i := range b.Ops {
-		op := &b.Ops[i]
-		switch {
-		case op.Kind == store.Log && fits:
-			settleLog(op, b.Now, &b.Results[i])
-		case op.Kind == store.Add && !fits:
-			b.Results[i].Value -= op.N
+	if !fits {
+		for i := range b.Ops {
+			b.Results[i].Value -= b.Ops[i].N
 		}
 	}
 	sh.count(true, fits)
@@ -827,11 +820,12 @@ func (s *Store) Reset(ctx context.Context, keys ...store.Key) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	if s.remote != nil {
-		s.commands.Add(1)
-		if err := s.remote.Reset(ctx, keys...); err != nil {
-			return fmt.Errorf("hybrid: reset: %w", err)
-		}
+	if s.local != nil {
+		return s.local.Reset(ctx, keys...)
+	}
+	s.commands.Add(1)
+	if err := s.remote.Reset(ctx, keys...); err != nil {
+		return fmt.Errorf("hybrid: reset: %w", err)
 	}
 	for _, k := range keys {
 		sh := s.shardOf(k.Caller)
@@ -851,6 +845,9 @@ func (s *Store) Remote() store.Store { return s.remote }
 
 // Len returns the number of cells held, expired ones not yet freed included.
 func (s *Store) Len() int {
+	if s.local != nil {
+		return s.local.Len()
+	}
 	n := 0
 	for i := range s.shards {
 		sh := &s.shards[i]

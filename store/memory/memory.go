@@ -50,6 +50,8 @@ type shard struct {
 	mu      sync.Mutex
 	t       table
 	lastNow int64 // latest batch instant seen, for Sweep
+
+	decisions, allowed int64 // batches run, and those that fit
 }
 
 // Option configures a Store.
@@ -175,6 +177,10 @@ func (s *Store) Do(_ context.Context, b *store.Batch) error {
 			}
 		}
 	}
+	sh.decisions++
+	if fits {
+		sh.allowed++
+	}
 	sh.mu.Unlock()
 	b.Applied = fits
 	return nil
@@ -288,6 +294,30 @@ func (s *Store) Len() int {
 		sh.mu.Unlock()
 	}
 	return n
+}
+
+// Stats is a snapshot of a Store's counters.
+type Stats struct {
+	// Keys is the number of keys held, as Len reports it.
+	Keys int
+	// Decisions is the number of batches run (peeks included); Allowed
+	// those in which every op fit, Denied the others.
+	Decisions, Allowed, Denied int64
+}
+
+// Stats returns a snapshot of the store's counters.
+func (s *Store) Stats() Stats {
+	var st Stats
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		st.Keys += sh.t.n
+		st.Decisions += sh.decisions
+		st.Allowed += sh.allowed
+		sh.mu.Unlock()
+	}
+	st.Denied = st.Decisions - st.Allowed
+	return st
 }
 
 // MaxKeys returns the bound on the number of keys held.

@@ -161,4 +161,28 @@ func TestEvictionInsideABatch(t *testing.T) {
 	}
 }
 
+func TestStats(t *testing.T) {
+	s := memory.New()
+	defer s.Close()
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(2)), limiter.WithStore(s),
+		limiter.WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, key := range []string{"a", "a", "a", "b"} {
+		if _, err := lim.Allow(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := lim.Peek(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	want := memory.Stats{Keys: 2, Decisions: 5, Allowed: 3, Denied: 2}
+	if got := s.Stats(); got != want {
+		t.Fatalf("Stats() = %+v; want %+v", got, want)
+	}
+}
+
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
