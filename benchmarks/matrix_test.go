@@ -10,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/floodgate-go/floodgate/algorithms"
+	"github.com/floodgate-go/floodgate/internal/redisstats"
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
@@ -50,7 +51,7 @@ type matrixFixture struct {
 	store store.Store
 	// counter counts the commands and round trips sent to Redis; nil for
 	// the memory store.
-	counter *redistest.Counter
+	counter *redisstats.Counter
 	client  goredis.UniversalClient
 	// len returns the keys (cells) held in process memory; nil for the
 	// Redis store.
@@ -69,7 +70,7 @@ func matrixStores() []struct {
 	name string
 	new  func(b *testing.B) matrixFixture
 } {
-	redisStore := func(b *testing.B) (*fgredis.Store, goredis.UniversalClient, *redistest.Counter) {
+	redisStore := func(b *testing.B) (*fgredis.Store, goredis.UniversalClient, *redisstats.Counter) {
 		c, cnt, _ := redistest.Client(b)
 		prefix := redistest.Prefix(b)
 		redistest.CleanupPrefix(b, c, prefix)
@@ -179,7 +180,7 @@ func runMatrix(b *testing.B, lim *limiter.Limiter, f matrixFixture, keys []strin
 		f.counter.Reset()
 		if redistest.Addr() != "" {
 			var err error
-			if before, err = redistest.CommandStats(ctx, f.client); err != nil {
+			if before, err = redisstats.CommandStats(ctx, f.client); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -220,11 +221,11 @@ func runMatrix(b *testing.B, lim *limiter.Limiter, f matrixFixture, keys []strin
 		b.ReportMetric(float64(f.counter.Commands())/ops, "redis-cmds/op")
 		b.ReportMetric(float64(f.counter.RoundTrips())/ops, "round-trips/op")
 		if before != nil {
-			after, err := redistest.CommandStats(ctx, f.client)
+			after, err := redisstats.CommandStats(ctx, f.client)
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.ReportMetric(float64(redistest.Total(redistest.StatsDelta(before, after)))/ops, "server-cmds/op")
+			b.ReportMetric(float64(redisstats.Total(redisstats.Delta(before, after)))/ops, "server-cmds/op")
 		}
 	}
 }

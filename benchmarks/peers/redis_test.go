@@ -15,6 +15,7 @@ import (
 	ulredis "github.com/ulule/limiter/v3/drivers/store/redis"
 
 	"github.com/floodgate-go/floodgate/algorithms"
+	"github.com/floodgate-go/floodgate/internal/redisstats"
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/limiter"
 	fgredis "github.com/floodgate-go/floodgate/store/redis"
@@ -105,7 +106,7 @@ func BenchmarkRedis(b *testing.B) {
 				var before map[string]int64
 				if redistest.Addr() != "" {
 					var err error
-					if before, err = redistest.CommandStats(ctx, c); err != nil {
+					if before, err = redisstats.CommandStats(ctx, c); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -129,11 +130,11 @@ func BenchmarkRedis(b *testing.B) {
 				b.ReportMetric(float64(cnt.Commands())/ops, "redis-cmds/op")
 				b.ReportMetric(float64(cnt.RoundTrips())/ops, "round-trips/op")
 				if before != nil {
-					after, err := redistest.CommandStats(ctx, c)
+					after, err := redisstats.CommandStats(ctx, c)
 					if err != nil {
 						b.Fatal(err)
 					}
-					b.ReportMetric(float64(redistest.Total(redistest.StatsDelta(before, after)))/ops, "server-cmds/op")
+					b.ReportMetric(float64(redisstats.Total(redisstats.Delta(before, after)))/ops, "server-cmds/op")
 				}
 			})
 		}

@@ -1,14 +1,14 @@
 // Package redistest holds test helpers for code that talks to Redis through
-// go-redis v9: a hook that counts the commands and round trips a client
-// sends, a client for tests (miniredis by default, the real Redis at
-// REDIS_ADDR when that is set), unique key prefixes, INFO commandstats deltas,
-// and throwaway redis-server processes.
+// go-redis v9: clients for tests (miniredis by default, the real Redis at
+// REDIS_ADDR when that is set, the cluster at REDIS_CLUSTER_ADDRS) with a
+// [redisstats.Counter] hooked in, unique key prefixes and their cleanup, and
+// throwaway redis-server processes. Measuring what a client sends and what
+// the server runs (the hook, INFO commandstats) is package redisstats's.
 //
 // It is imported by tests only.
 package redistest
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -24,57 +24,9 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/floodgate-go/floodgate/internal/redisstats"
 )
-
-// Counter is a go-redis hook ([goredis.Hook]) that counts what a client
-// sends: every command processed alone is one command and one round trip
-// (EVALSHA and EVAL included, whatever the script runs inside Redis); a
-// pipeline or transaction of n commands is n commands and one round trip.
-// The commands go-redis sends on its own when it opens a connection (HELLO,
-// CLIENT SETINFO; pipelines use connections of their own) pass through the
-// hooks too: warm a client up, then Reset, before counting.
-//
-// Add it with client.AddHook(c). A Counter is safe for concurrent use; its
-// zero value is ready.
-type Counter struct {
-	cmds, trips atomic.Int64
-}
-
-var _ goredis.Hook = (*Counter)(nil)
-
-// DialHook implements goredis.Hook; it counts nothing.
-func (c *Counter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-
-// ProcessHook implements goredis.Hook: one command, one round trip.
-func (c *Counter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error {
-		c.cmds.Add(1)
-		c.trips.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-// ProcessPipelineHook implements goredis.Hook: len(cmds) commands, one round
-// trip.
-func (c *Counter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []goredis.Cmder) error {
-		c.cmds.Add(int64(len(cmds)))
-		c.trips.Add(1)
-		return next(ctx, cmds)
-	}
-}
-
-// Commands returns the number of commands sent so far.
-func (c *Counter) Commands() int64 { return c.cmds.Load() }
-
-// RoundTrips returns the number of round trips so far.
-func (c *Counter) RoundTrips() int64 { return c.trips.Load() }
-
-// Reset sets both counts to zero.
-func (c *Counter) Reset() {
-	c.cmds.Store(0)
-	c.trips.Store(0)
-}
 
 // Addr returns the address of the real Redis to test against, from the
 // REDIS_ADDR environment variable, or "" when it is not set.
@@ -118,11 +70,11 @@ func Options(addr string) *goredis.Options {
 	}
 }
 
-// Client returns a client for one test, with a Counter hooked in, and
-// closes it in t.Cleanup. It talks to the real Redis at REDIS_ADDR when
-// that is set, and otherwise to a fresh miniredis (returned too, nil for a
-// real Redis) so that tests can move its clock.
-func Client(t testing.TB) (goredis.UniversalClient, *Counter, *miniredis.Miniredis) {
+// Client returns a client for one test, with a redisstats.Counter hooked
+// in, and closes it in t.Cleanup. It talks to the real Redis at REDIS_ADDR
+// when that is set, and otherwise to a fresh miniredis (returned too, nil
+// for a real Redis) so that tests can move its clock.
+func Client(t testing.TB) (goredis.UniversalClient, *redisstats.Counter, *miniredis.Miniredis) {
 	t.Helper()
 	var mr *miniredis.Miniredis
 	addr := Addr()
@@ -132,14 +84,15 @@ func Client(t testing.TB) (goredis.UniversalClient, *Counter, *miniredis.Minired
 	}
 	c := goredis.NewClient(Options(addr))
 	t.Cleanup(func() { _ = c.Close() })
-	cnt := new(Counter)
+	cnt := new(redisstats.Counter)
 	c.AddHook(cnt)
 	return c, cnt, mr
 }
 
 // ClusterClient returns a cluster client for REDIS_CLUSTER_ADDRS with a
-// Counter hooked in, or skips the test when the variable is not set.
-func ClusterClient(t testing.TB) (*goredis.ClusterClient, *Counter) {
+// redisstats.Counter hooked in, or skips the test when the variable is not
+// set.
+func ClusterClient(t testing.TB) (*goredis.ClusterClient, *redisstats.Counter) {
 	t.Helper()
 	addrs := ClusterAddrs()
 	if len(addrs) == 0 {
@@ -155,7 +108,7 @@ func ClusterClient(t testing.TB) (*goredis.ClusterClient, *Counter) {
 		WriteTimeout:          10 * time.Second,
 	})
 	t.Cleanup(func() { _ = c.Close() })
-	cnt := new(Counter)
+	cnt := new(redisstats.Counter)
 	c.AddHook(cnt)
 	return c, cnt
 }
@@ -169,64 +122,6 @@ var runID = rand.Uint32()
 func Prefix(t testing.TB) string {
 	t.Helper()
 	return fmt.Sprintf("test:%08x:%d:", runID, prefixSeq.Add(1))
-}
-
-// CommandStats returns the calls column of INFO commandstats: command name
-// (lower case, e.g. "evalsha", "xadd") to number of calls since the server
-// started or CONFIG RESETSTAT. Commands run inside scripts are counted too.
-func CommandStats(ctx context.Context, c goredis.UniversalClient) (map[string]int64, error) {
-	info, err := c.Info(ctx, "commandstats").Result()
-	if err != nil {
-		return nil, err
-	}
-	return parseCommandStats(info)
-}
-
-func parseCommandStats(info string) (map[string]int64, error) {
-	stats := map[string]int64{}
-	sc := bufio.NewScanner(strings.NewReader(info))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		// cmdstat_get:calls=3,usec=12,usec_per_call=4.00,...
-		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
-		if !ok || len(name) == len(line) {
-			continue
-		}
-		for _, field := range strings.Split(rest, ",") {
-			if v, ok := strings.CutPrefix(field, "calls="); ok {
-				n, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					return nil, fmt.Errorf("redistest: commandstats line %q: %w", line, err)
-				}
-				stats[strings.ToLower(name)] = n
-			}
-		}
-	}
-	return stats, sc.Err()
-}
-
-// StatsDelta returns after − before per command, leaving out the INFO
-// commands that read the stats and commands whose count did not change.
-func StatsDelta(before, after map[string]int64) map[string]int64 {
-	d := map[string]int64{}
-	for name, n := range after {
-		if name == "info" {
-			continue
-		}
-		if diff := n - before[name]; diff != 0 {
-			d[name] = diff
-		}
-	}
-	return d
-}
-
-// Total returns the sum of the counts in stats.
-func Total(stats map[string]int64) int64 {
-	var n int64
-	for _, v := range stats {
-		n += v
-	}
-	return n
 }
 
 // Server is a throwaway redis-server process on a local port, with no
@@ -348,44 +243,17 @@ func (s *Server) signal(sig os.Signal) error {
 }
 
 // CleanupPrefix deletes, in t.Cleanup, every key that starts with prefix
-// (found with SCAN on every master of a cluster), so that tests leave
-// nothing behind on a shared Redis. Keys whose names start with prefix must
-// belong to the test. It does nothing on a miniredis that is gone.
+// (with [redisstats.DeletePrefix], on every master of a cluster), so that
+// tests leave nothing behind on a shared Redis. Keys whose names start with
+// prefix must belong to the test. It does nothing on a miniredis that is
+// gone.
 func CleanupPrefix(t testing.TB, c goredis.UniversalClient, prefix string) {
 	t.Helper()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		del := func(ctx context.Context, node goredis.UniversalClient) error {
-			iter := node.Scan(ctx, 0, globEscape(prefix)+"*", 1000).Iterator()
-			for iter.Next(ctx) {
-				if err := node.Del(ctx, iter.Val()).Err(); err != nil {
-					return err
-				}
-			}
-			return iter.Err()
-		}
-		var err error
-		if cc, ok := c.(*goredis.ClusterClient); ok {
-			err = cc.ForEachMaster(ctx, func(ctx context.Context, node *goredis.Client) error { return del(ctx, node) })
-		} else {
-			err = del(ctx, c)
-		}
-		if err != nil && Addr() != "" {
-			t.Logf("redistest: deleting keys %q*: %v", prefix, err)
+		if err := redisstats.DeletePrefix(ctx, c, prefix); err != nil && Addr() != "" {
+			t.Logf("redistest: cleanup: %v", err)
 		}
 	})
-}
-
-// globEscape escapes the glob metacharacters of s for SCAN MATCH.
-func globEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '*', '?', '[', ']', '\\':
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/floodgate-go/floodgate/algorithms"
+	"github.com/floodgate-go/floodgate/internal/redisstats"
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
@@ -72,7 +73,7 @@ func runIncident(t *testing.T, strict bool) incidentResult {
 
 	type proc struct {
 		client *goredis.Client
-		cnt    *redistest.Counter
+		cnt    *redisstats.Counter
 		store  *hybrid.Store
 		lim    *limiter.Limiter
 	}
@@ -83,7 +84,7 @@ func runIncident(t *testing.T, strict bool) incidentResult {
 		o.ReadTimeout = 10 * time.Second // miniredis runs big scripts slowly on a busy machine
 		c := goredis.NewClient(o)
 		t.Cleanup(func() { _ = c.Close() })
-		cnt := new(redistest.Counter)
+		cnt := new(redisstats.Counter)
 		if err := c.Ping(ctx).Err(); err != nil { // warm the connection up before counting
 			t.Fatalf("PING: %v", err)
 		}
@@ -105,7 +106,7 @@ func runIncident(t *testing.T, strict bool) incidentResult {
 	var before map[string]int64
 	if real {
 		var err error
-		if before, err = redistest.CommandStats(ctx, procs[0].client); err != nil {
+		if before, err = redisstats.CommandStats(ctx, procs[0].client); err != nil {
 			t.Fatalf("INFO commandstats: %v", err)
 		}
 	}
@@ -162,11 +163,11 @@ func runIncident(t *testing.T, strict bool) incidentResult {
 		res.stats = append(res.stats, p.store.Stats())
 	}
 	if real {
-		after, err := redistest.CommandStats(ctx, procs[0].client)
+		after, err := redisstats.CommandStats(ctx, procs[0].client)
 		if err != nil {
 			t.Fatalf("INFO commandstats: %v", err)
 		}
-		d := redistest.StatsDelta(before, after)
+		d := redisstats.Delta(before, after)
 		res.serverCommands = d["evalsha"] + d["eval"] + d["ping"] + d["hello"] + d["client|setinfo"] + d["script|load"]
 	} else {
 		res.serverCommands = -1

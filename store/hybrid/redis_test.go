@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floodgate-go/floodgate/internal/redisstats"
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/hybrid"
@@ -15,7 +16,7 @@ import (
 
 // newRedis returns a Redis store for one test (miniredis, or the real Redis
 // at REDIS_ADDR) under a unique prefix, and the client's command counter.
-func newRedis(t testing.TB) (*redis.Store, *redistest.Counter) {
+func newRedis(t testing.TB) (*redis.Store, *redisstats.Counter) {
 	t.Helper()
 	c, cnt, _ := redistest.Client(t)
 	prefix := redistest.Prefix(t)

@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/floodgate-go/floodgate/algorithms"
+	"github.com/floodgate-go/floodgate/internal/redisstats"
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
@@ -39,7 +40,7 @@ func benchAlgorithms() []struct {
 // benchClient returns a client for benchmarks (REDIS_ADDR, else miniredis)
 // with a pool for poolSize concurrent callers, a Counter hooked in, and the
 // store's name for sub-benchmark names.
-func benchClient(b *testing.B, poolSize int) (*goredis.Client, *redistest.Counter, string) {
+func benchClient(b *testing.B, poolSize int) (*goredis.Client, *redisstats.Counter, string) {
 	b.Helper()
 	addr, name := redistest.Addr(), "redis"
 	if addr == "" {
@@ -49,7 +50,7 @@ func benchClient(b *testing.B, poolSize int) (*goredis.Client, *redistest.Counte
 	opt.PoolSize = poolSize
 	c := goredis.NewClient(opt)
 	b.Cleanup(func() { _ = c.Close() })
-	cnt := new(redistest.Counter)
+	cnt := new(redisstats.Counter)
 	c.AddHook(cnt)
 	return c, cnt, name
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/floodgate-go/floodgate/algorithms"
+	"github.com/floodgate-go/floodgate/internal/redisstats"
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
@@ -193,7 +194,7 @@ func TestCost(t *testing.T) {
 	srv := redistest.StartServer(t, portCost)
 	c := goredis.NewClient(redistest.Options(srv.Addr))
 	t.Cleanup(func() { _ = c.Close() })
-	cnt := new(redistest.Counter)
+	cnt := new(redisstats.Counter)
 	c.AddHook(cnt)
 	stores := map[string]*redis.Store{"plain": redis.New(c), "autopipeline": redis.New(c, redis.WithAutoPipeline())}
 	ctx := context.Background()
@@ -249,7 +250,7 @@ func TestCost(t *testing.T) {
 				if _, err := lim.Allow(ctx, "warm-up"); err != nil { // loads the script, opens the connection
 					t.Fatal(err)
 				}
-				before, err := redistest.CommandStats(ctx, c)
+				before, err := redisstats.CommandStats(ctx, c)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -266,12 +267,12 @@ func TestCost(t *testing.T) {
 					}
 				}
 				sent, trips := cnt.Commands(), cnt.RoundTrips()
-				after, err := redistest.CommandStats(ctx, c)
+				after, err := redisstats.CommandStats(ctx, c)
 				if err != nil {
 					t.Fatal(err)
 				}
-				delta := redistest.StatsDelta(before, after)
-				perDecision := float64(redistest.Total(delta)) / decisions
+				delta := redisstats.Delta(before, after)
+				perDecision := float64(redisstats.Total(delta)) / decisions
 				t.Logf("%s %s: %d allowed; per decision: %.2f commands sent, %.2f round trips, %.2f commands run by Redis %v",
 					mode, tt.name, allowed, float64(sent)/decisions, float64(trips)/decisions, perDecision, delta)
 				if allowed != 50 {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floodgate-go/floodgate/internal/redisstats"
 	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/memory"
@@ -20,7 +21,7 @@ import (
 // base is a realistic instant, so that token-bucket cells hold ~1.8e18.
 var base = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).UnixNano()
 
-func newStore(t *testing.T) (*redis.Store, *redistest.Counter, string) {
+func newStore(t *testing.T) (*redis.Store, *redisstats.Counter, string) {
 	t.Helper()
 	c, cnt, _ := redistest.Client(t)
 	prefix := redistest.Prefix(t)
@@ -335,7 +336,7 @@ func TestResetManyCallersCluster(t *testing.T) {
 	testResetManyCallers(t, redis.New(c, redis.WithPrefix(prefix)), cnt)
 }
 
-func testResetManyCallers(t *testing.T, s *redis.Store, cnt *redistest.Counter) {
+func testResetManyCallers(t *testing.T, s *redis.Store, cnt *redisstats.Counter) {
 	ctx := context.Background()
 	callers := []string{"a", "b{", "c}"}
 	var keys []store.Key
