@@ -281,7 +281,7 @@ func Replay(ctx context.Context, o Options) ([]*Result, error) {
 		results[i] = r
 		if rs, ok := srv.(*remote); ok {
 			if err := rs.deletePrefix(ctx, prefix); err != nil {
-				return fmt.Errorf("cleaning up %s*: %w", prefix, err)
+				return err // names the prefix
 			}
 		}
 		return nil

@@ -14,6 +14,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/floodgate-go/floodgate/internal/redisstats"
 	"github.com/floodgate-go/floodgate/internal/redistest"
 )
 
@@ -148,33 +149,6 @@ func TestHistogramQuantiles(t *testing.T) {
 		if b := bucketOf(ns); bucketLow(b) > ns || (b+1 < 64*64 && bucketLow(b+1) <= ns) {
 			t.Fatalf("bucketOf(%d) = %d covering [%d, %d)", ns, b, bucketLow(b), bucketLow(b+1))
 		}
-	}
-}
-
-func TestParseCommandStats(t *testing.T) {
-	info := "# Commandstats\r\n" +
-		"cmdstat_incr:calls=12,usec=30,usec_per_call=2.50,rejected_calls=0,failed_calls=0\r\n" +
-		"cmdstat_client|setinfo:calls=2,usec=3,usec_per_call=1.50,rejected_calls=0,failed_calls=0\r\n" +
-		"cmdstat_EVALSHA:calls=7,usec=70,usec_per_call=10.00\r\n"
-	got, err := parseCommandStats(info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]int64{"incr": 12, "client|setinfo": 2, "evalsha": 7}
-	if len(got) != len(want) {
-		t.Fatalf("parseCommandStats = %v; want %v", got, want)
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("parseCommandStats[%q] = %d; want %d", k, got[k], v)
-		}
-	}
-	if _, err := parseCommandStats("cmdstat_get:calls=x,usec=1\r\n"); err == nil {
-		t.Error("parseCommandStats(bad calls) = nil error; want one")
-	}
-	d := statsDelta(map[string]int64{"incr": 2, "info": 1}, map[string]int64{"incr": 5, "info": 9, "get": 1})
-	if len(d) != 2 || d["incr"] != 3 || d["get"] != 1 {
-		t.Errorf("statsDelta = %v; want incr 3, get 1, no info", d)
 	}
 }
 
@@ -467,8 +441,8 @@ func TestReplayCluster(t *testing.T) {
 		if r.Exact.OverLimit != 0 && r.Spec.Key != "relaxed" {
 			t.Errorf("%s: %d over the limit on the cluster; want 0", r.Spec.Key, r.Exact.OverLimit)
 		}
-		if r.ServerCmds == nil || sum(r.ServerCmds) < r.Commands {
-			t.Errorf("%s: server counted %d commands, clients sent %d", r.Spec.Key, sum(r.ServerCmds), r.Commands)
+		if r.ServerCmds == nil || redisstats.Total(r.ServerCmds) < r.Commands {
+			t.Errorf("%s: server counted %d commands, clients sent %d", r.Spec.Key, redisstats.Total(r.ServerCmds), r.Commands)
 		}
 	}
 	if c := results[0].CommandsPerRequest(); c < 2 || c > 4 {

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/floodgate-go/floodgate/internal/redisstats"
 )
 
 // Table renders rows of cells as an aligned text table, or as Markdown.
@@ -113,7 +116,7 @@ func CountTable(results []*Result) *Table {
 			s := r.ServerSent()
 			server = groupInt(s)
 			diff = fmtPercent(r.Commands, s)
-			all = groupInt(sum(r.ServerCmds))
+			all = groupInt(redisstats.Total(r.ServerCmds))
 		}
 		t.Rows = append(t.Rows, []string{r.Spec.Name, groupInt(r.Commands), groupInt(r.RoundTrips), server, diff, all, formatCounts(r.ClientCmds)})
 	}
@@ -220,4 +223,27 @@ func groupFloat(v float64) string {
 		whole, cents = whole+1, 0
 	}
 	return groupInt(int64(whole)) + "." + fmt.Sprintf("%02d", cents)
+}
+
+// formatCounts renders counts as "evalsha 12, incr 3", largest first.
+func formatCounts(m map[string]int64) string {
+	type kv struct {
+		k string
+		v int64
+	}
+	var s []kv
+	for k, v := range m {
+		s = append(s, kv{k, v})
+	}
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].v != s[j].v {
+			return s[i].v > s[j].v
+		}
+		return s[i].k < s[j].k
+	})
+	parts := make([]string, len(s))
+	for i, e := range s {
+		parts[i] = e.k + " " + strconv.FormatInt(e.v, 10)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/floodgate-go/floodgate/internal/redisstats"
 )
 
 // SimClock is the simulated clock every strategy reads: the replay sets it
@@ -84,7 +86,7 @@ type Progress struct {
 // before and after.
 func Run(ctx context.Context, w Workload, p Policy, spec StrategySpec, srv Server, prefix string, interval time.Duration, prog *Progress) (*Result, error) {
 	clock := NewSimClock(replayStart)
-	hook := NewCounter()
+	hook := new(redisstats.Counter)
 	env := &Env{
 		Policy: p, Procs: w.Procs, Tenants: w.Tenants, Prefix: prefix,
 		Interval: interval, Clock: clock,
@@ -183,7 +185,7 @@ func Run(ctx context.Context, w Workload, p Policy, spec StrategySpec, srv Serve
 	if err != nil {
 		return nil, err
 	}
-	res.ServerCmds = statsDelta(before, after)
+	res.ServerCmds = redisstats.Delta(before, after)
 	if ps, ok := s.(*periodic); ok {
 		res.Extra = fmt.Sprintf("Redis's day counters say %d requests; the processes admitted %d (%.1f×: whole counts pushed every sync)",
 			ps.RedisDayTotal(), res.Exact.Admitted, float64(ps.RedisDayTotal())/float64(max(res.Exact.Admitted, 1)))
