@@ -40,14 +40,11 @@ func (*Fixed) Check(limits []limiter.Limit) error { return windowed("fixed windo
 func (a *Fixed) Plan(b *store.Batch, r *limiter.Request) {
 	for i, l := range r.Limits {
 		idx, start := a.cur.of(i, a.limits, r.Now, l.Period)
-		b.Ops = append(b.Ops, store.Op{
-			Kind:   store.Add,
-			Key:    store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: idx},
-			N:      r.N,
-			Ceil:   l.Count,
-			Period: l.Period,
-			TTL:    time.Duration(start + int64(l.Period) - max(r.Now, 0)),
-		})
+		op := b.NewOp()
+		op.Kind = store.Add
+		op.Key = store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: idx}
+		op.N, op.Ceil, op.Period = r.N, l.Count, l.Period
+		op.TTL = time.Duration(start + int64(l.Period) - max(r.Now, 0))
 	}
 }
 

@@ -11,7 +11,9 @@ import (
 // Bucket is the token bucket; see TokenBucket.
 type Bucket struct {
 	limits   []limiter.Limit
-	interval int64 // of limits[0], computed once
+	interval int64   // of limits[0], computed once
+	span     int64   // interval × capacity of limits[0]
+	per      divider // by interval
 }
 
 var _ limiter.Algorithm = (*Bucket)(nil)
@@ -28,8 +30,11 @@ var _ limiter.Algorithm = (*Bucket)(nil)
 // golang.org/x/time/rate's Limiter.AllowN with the same rate and burst.
 func TokenBucket(limit limiter.Limit) *Bucket {
 	b := &Bucket{limits: []limiter.Limit{limit}}
-	if limit.Count > 0 {
+	if limit.Count > 0 && int64(limit.Period)/limit.Count > 0 {
+		// Otherwise the limit is invalid: Check reports it to limiter.New.
 		b.interval = int64(limit.Period) / limit.Count
+		b.span = b.interval * limit.Capacity()
+		b.per = newDivider(b.interval)
 	}
 	return b
 }
@@ -55,40 +60,42 @@ func (*Bucket) Check(limits []limiter.Limit) error {
 	return nil
 }
 
-// geometry returns the emission interval and the bucket's span in ns.
-func (a *Bucket) geometry(l limiter.Limit) (interval, span int64) {
-	if len(a.limits) == 1 && l == a.limits[0] {
-		interval = a.interval // the common case: no division per decision
-	} else {
-		interval = int64(l.Period) / l.Count
+// geometry returns the emission interval and the bucket's span in ns, and
+// whether l is the bucket's own limit (then a.per divides by the interval).
+func (a *Bucket) geometry(l limiter.Limit) (interval, span int64, own bool) {
+	if len(a.limits) == 1 && l == a.limits[0] && a.interval > 0 {
+		return a.interval, a.span, true // the common case: no division per decision
 	}
-	return interval, interval * l.Capacity()
+	interval = int64(l.Period) / l.Count
+	return interval, interval * l.Capacity(), false
 }
 
 // Plan implements limiter.Algorithm.
 func (a *Bucket) Plan(b *store.Batch, r *limiter.Request) {
 	l := r.Limits[0]
-	t, span := a.geometry(l)
-	b.Ops = append(b.Ops, store.Op{
-		Kind:   store.Add,
-		Key:    store.Key{Namespace: r.Namespaces[0], Caller: r.Caller},
-		N:      r.N * t,
-		Floor:  r.Now,
-		Ceil:   r.Now + span,
-		TTL:    time.Duration(span),
-		Period: l.Period,
-	})
+	t, span, _ := a.geometry(l)
+	op := b.NewOp()
+	op.Kind = store.Add
+	op.Key = store.Key{Namespace: r.Namespaces[0], Caller: r.Caller}
+	op.N, op.Floor, op.Ceil = r.N*t, r.Now, r.Now+span
+	op.TTL, op.Period = time.Duration(span), l.Period
 }
 
 // Decide implements limiter.Algorithm.
 func (a *Bucket) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) {
 	l := r.Limits[0]
-	t, span := a.geometry(l)
+	t, span, own := a.geometry(l)
 	tat := b.Results[0].Value // after the request when applied
+	var remaining int64
+	if x := r.Now + span - tat; x > 0 && own {
+		remaining = a.per.div(x)
+	} else if x > 0 {
+		remaining = x / t
+	}
 	*res = limiter.Result{
 		Allowed:    b.Applied,
 		Limit:      l,
-		Remaining:  max((r.Now+span-tat)/t, 0),
+		Remaining:  remaining,
 		ResetAfter: time.Duration(max(tat-r.Now, 0)),
 	}
 	if !b.Applied {

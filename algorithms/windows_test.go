@@ -44,3 +44,31 @@ func TestWindowCache(t *testing.T) {
 		}
 	}
 }
+
+// TestDivider checks the multiplicative division against the division
+// instruction on random and edge-case dividends and divisors.
+func TestDivider(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	divisors := []int64{1, 2, 3, 7, 10, 1000, 1_000_000_007, 1 << 32, 1<<32 + 1, math.MaxInt64 / 3, math.MaxInt64 - 1, math.MaxInt64}
+	for range 200 {
+		divisors = append(divisors, rng.Int64N(math.MaxInt64)+1, rng.Int64N(1<<20)+1)
+	}
+	for _, d := range divisors {
+		v := newDivider(d)
+		xs := []int64{0, 1, d - 1, d, d + 1, math.MaxInt64, math.MaxInt64 - 1, math.MaxInt64 - d + 1}
+		for range 2000 {
+			xs = append(xs, rng.Int64N(math.MaxInt64), rng.Int64N(1<<40))
+		}
+		for k := int64(1); k < 5 && k <= math.MaxInt64/d; k++ {
+			xs = append(xs, k*d, k*d-1) // around exact multiples
+		}
+		for _, x := range xs {
+			if x < 0 {
+				continue
+			}
+			if got, want := v.div(x), x/d; got != want {
+				t.Fatalf("div(%d) by %d = %d; want %d", x, d, got, want)
+			}
+		}
+	}
+}

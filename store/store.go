@@ -174,6 +174,21 @@ func (b *Batch) Reset() {
 	b.Results = b.Results[:0]
 }
 
+// NewOp appends a zero Op to b.Ops and returns it for the caller to fill:
+// cheaper than appending an Op value, which is built aside and then copied
+// into the slice.
+func (b *Batch) NewOp() *Op {
+	n := len(b.Ops)
+	if n < cap(b.Ops) {
+		b.Ops = b.Ops[:n+1]
+		op := &b.Ops[n]
+		*op = Op{}
+		return op
+	}
+	b.Ops = append(b.Ops, Op{})
+	return &b.Ops[n]
+}
+
 // Validate reports whether b honours the contract, as an error wrapping
 // ErrInvalidBatch. Stores call it before touching any state.
 func (b *Batch) Validate() error {
