@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/floodgate-go/floodgate/internal/timelog"
 	"github.com/floodgate-go/floodgate/store"
@@ -47,6 +48,13 @@ type Store struct {
 }
 
 type shard struct {
+	shardState
+	// Padding to a multiple of 64 bytes, so that two shards never share a
+	// cache line and goroutines on different shards do not contend.
+	_ [(64 - unsafe.Sizeof(shardState{})%64) % 64]byte
+}
+
+type shardState struct {
 	mu      sync.Mutex
 	t       table
 	lastNow int64 // latest batch instant seen, for Sweep
