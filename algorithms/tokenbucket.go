@@ -76,7 +76,7 @@ func (a *Bucket) Plan(b *store.Batch, r *limiter.Request) {
 	t, span, _ := a.geometry(l)
 	op := b.NewOp()
 	op.Kind = store.Add
-	op.Key = store.Key{Namespace: r.Namespaces[0], Caller: r.Caller}
+	op.Key.Namespace, op.Key.Caller = r.Namespaces[0], r.Caller // field by field, as in Fixed.Plan
 	op.N, op.Floor, op.Ceil = r.N*t, r.Now, r.Now+span
 	op.TTL, op.Period = time.Duration(span), l.Period
 }
@@ -92,12 +92,13 @@ func (a *Bucket) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result)
 	} else if x > 0 {
 		remaining = x / t
 	}
-	*res = limiter.Result{
-		Allowed:    b.Applied,
-		Limit:      l,
-		Remaining:  remaining,
-		ResetAfter: time.Duration(max(tat-r.Now, 0)),
-	}
+	// Field by field, not a composite literal built aside and copied in
+	// 16-byte moves (see limiter.Result's copy).
+	res.Allowed = b.Applied
+	res.Limit.Count, res.Limit.Period, res.Limit.Burst = l.Count, l.Period, l.Burst
+	res.Remaining = remaining
+	res.ResetAfter = time.Duration(max(tat-r.Now, 0))
+	res.RetryAfter = 0
 	if !b.Applied {
 		res.RetryAfter = time.Duration(max(tat+r.N*t-span-r.Now, 1))
 	}

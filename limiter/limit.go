@@ -85,3 +85,12 @@ type Result struct {
 	ResetAfter time.Duration
 	RetryAfter time.Duration
 }
+
+// copyFrom sets *r to *s one field at a time: a whole-struct copy reads
+// 16 bytes at once across fields that were just stored separately (the
+// Allowed byte among them), which stalls store forwarding on the hot path.
+func (r *Result) copyFrom(s *Result) {
+	r.Allowed = s.Allowed
+	r.Limit.Count, r.Limit.Period, r.Limit.Burst = s.Limit.Count, s.Limit.Period, s.Limit.Burst
+	r.Remaining, r.ResetAfter, r.RetryAfter = s.Remaining, s.ResetAfter, s.RetryAfter
+}

@@ -234,7 +234,7 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, re
 		// Through the scratch: res itself would escape to the heap through
 		// the interface call.
 		l.alg.Decide(b, r, &s.out)
-		*res = s.out
+		res.copyFrom(&s.out)
 	}
 	l.pool.Put(s)
 	return err
