@@ -192,6 +192,16 @@ func (b *Batch) NewOp() *Op {
 // Validate reports whether b honours the contract, as an error wrapping
 // ErrInvalidBatch. Stores call it before touching any state.
 func (b *Batch) Validate() error {
+	// The common decision, one plain Add, is checked inline.
+	if len(b.Ops) == 1 {
+		if op := &b.Ops[0]; op.Kind == Add && op.Key.Caller != "" && op.TTL > 0 && op.PriorWeight == 0 {
+			return nil
+		}
+	}
+	return b.validate()
+}
+
+func (b *Batch) validate() error {
 	if len(b.Ops) == 0 {
 		return errInvalid("batch has no ops")
 	}
