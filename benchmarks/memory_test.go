@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -51,6 +52,60 @@ func BenchmarkMemoryVsXTimeRate(b *testing.B) {
 					b.Fatal("denied", err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkMemoryVsXTimeRateInterleaved runs x/time/rate's Limiter.Allow
+// and floodgate's memory store on one key in alternating blocks of 1,024
+// decisions, so that both meet the same machine state (other load, CPU
+// placement), and reports each one's ns per decision and floodgate's ratio
+// to x/time/rate. Goal (issue 2): ratio at most 1.
+func BenchmarkMemoryVsXTimeRateInterleaved(b *testing.B) {
+	algs := []struct {
+		name string
+		alg  limiter.Algorithm
+	}{
+		{"gcra", algorithms.TokenBucket(limiter.PerSecond(1e9).WithBurst(huge))},
+		{"fixed", algorithms.FixedWindow(limiter.PerMinute(huge))},
+	}
+	for _, a := range algs {
+		b.Run("algo="+a.name, func(b *testing.B) {
+			x := rate.NewLimiter(rate.Limit(huge), huge)
+			lim, err := limiter.New(a.alg, limiter.WithStore(memory.New()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			const block = 1024
+			var spent [2]time.Duration // x/time/rate, floodgate
+			var count [2]int
+			side, i := 0, 0
+			start := time.Now()
+			b.ReportAllocs()
+			for b.Loop() {
+				if side == 0 {
+					if !x.Allow() {
+						b.Fatal("x/time/rate denied")
+					}
+				} else if res, err := lim.Allow(ctx, "tenant-42"); err != nil || !res.Allowed {
+					b.Fatal("floodgate denied", err)
+				}
+				if i++; i == block {
+					now := time.Now()
+					spent[side] += now.Sub(start)
+					count[side] += block
+					start, side, i = now, 1-side, 0
+				}
+			}
+			if count[0] == 0 || count[1] == 0 {
+				return // too few iterations for one block of each
+			}
+			xt := float64(spent[0]) / float64(count[0])
+			fg := float64(spent[1]) / float64(count[1])
+			b.ReportMetric(xt, "xtimerate-ns/op")
+			b.ReportMetric(fg, "floodgate-ns/op")
+			b.ReportMetric(fg/xt, "ratio")
 		})
 	}
 }
