@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"testing"
 	"testing/synctest"
@@ -182,6 +183,21 @@ func TestStats(t *testing.T) {
 	want := memory.Stats{Keys: 2, Decisions: 5, Allowed: 3, Denied: 2}
 	if got := s.Stats(); got != want {
 		t.Fatalf("Stats() = %+v; want %+v", got, want)
+	}
+}
+
+// TestIdleStoreIsSmall guards the cost of a store that holds nothing yet:
+// every limiter without WithStore makes one, so it must not reserve room
+// for keys it may never see.
+func TestIdleStoreIsSmall(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := memory.New()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(s)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<10 {
+		t.Fatalf("memory.New() allocated %d bytes; want at most 64 KiB", got)
 	}
 }
 

@@ -55,8 +55,13 @@ const (
 	minIndex  = 16
 )
 
+// firstChunk is the initial length of chunk 0, which doubles up to
+// chunkSize as keys arrive, so that an idle shard costs a few entries, not
+// a full chunk. Every later chunk is allocated whole.
+const firstChunk = 4
+
 func newTable(limit int, seed maphash.Seed) table {
-	return table{limit: limit, used: 1, seed: seed, chunks: [][]entry{make([]entry, chunkSize)}}
+	return table{limit: limit, used: 1, seed: seed, chunks: [][]entry{make([]entry, firstChunk)}}
 }
 
 // keyHash returns the hash of the key (ns, caller, window), where hc is
@@ -127,8 +132,12 @@ func (t *table) insert(key *store.Key, h uint64) (p, evicted uint32) {
 		t.free = t.at(p).next
 	} else {
 		p = t.used
-		if int(p>>chunkBits) == len(t.chunks) {
+		if c := int(p >> chunkBits); c == len(t.chunks) {
 			t.chunks = append(t.chunks, make([]entry, chunkSize))
+		} else if int(p&chunkMask) == len(t.chunks[c]) { // chunk 0, still short
+			grown := make([]entry, min(2*len(t.chunks[c]), chunkSize))
+			copy(grown, t.chunks[c])
+			t.chunks[c] = grown
 		}
 		t.used++
 	}
