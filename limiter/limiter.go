@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/floodgate-go/floodgate/internal/cowmap"
 	"github.com/floodgate-go/floodgate/store"
 )
 
@@ -31,8 +31,7 @@ type Limiter struct {
 	maxN       int64    // the largest n decide takes without a closer look
 	namespaces []string // one per static limit
 	nsPrefix   string   // escape(prefix) + ":" + alg.Name() + ":"
-	nsCache    atomic.Pointer[map[time.Duration]string]
-	nsMu       sync.Mutex
+	nsCache    cowmap.Map[time.Duration, string]
 
 	pool sync.Pool // *scratch
 }
@@ -91,8 +90,6 @@ func New(alg Algorithm, opts ...Option) (*Limiter, error) {
 			l.namespaces = append(l.namespaces, l.nsPrefix+lim.Period.String())
 		}
 	}
-	empty := map[time.Duration]string{}
-	l.nsCache.Store(&empty)
 	if l.store == nil {
 		l.store = defaultStore()
 		l.ownsStore = true
@@ -286,26 +283,11 @@ func (l *Limiter) planLimits(ctx context.Context, s *scratch) error {
 // namespace returns the store namespace for state of the given period,
 // caching it so that limit functions cost no allocation per decision.
 func (l *Limiter) namespace(period time.Duration) string {
-	if ns, ok := (*l.nsCache.Load())[period]; ok {
+	if ns, ok := l.nsCache.Load(period); ok {
 		return ns
 	}
-	l.nsMu.Lock()
-	defer l.nsMu.Unlock()
-	old := *l.nsCache.Load()
-	if ns, ok := old[period]; ok {
-		return ns
-	}
-	ns := l.nsPrefix + period.String()
-	if len(old) >= 1024 { // bound the cache; a caller inventing periods gets fresh strings
-		return ns
-	}
-	m := make(map[time.Duration]string, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	m[period] = ns
-	l.nsCache.Store(&m)
-	return ns
+	// Past the cache's bound, a caller inventing periods gets fresh strings.
+	return l.nsCache.Add(period, l.nsPrefix+period.String())
 }
 
 // nowNano returns the current instant in Unix ns. The default clock reads

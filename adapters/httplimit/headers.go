@@ -99,26 +99,10 @@ type limitInfo struct {
 // write and bounded; limits from a limit function past the bound are
 // computed for each request.
 func (g *Guard) limitInfo(l limiter.Limit) *limitInfo {
-	if in, ok := (*g.info.Load())[l]; ok {
+	if in, ok := g.info.Load(l); ok {
 		return in
 	}
-	g.infoMu.Lock()
-	defer g.infoMu.Unlock()
-	old := *g.info.Load()
-	if in, ok := old[l]; ok {
-		return in
-	}
-	in := g.newLimitInfo(l)
-	if len(old) >= 1024 {
-		return in
-	}
-	m := make(map[limiter.Limit]*limitInfo, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	m[l] = in
-	g.info.Store(&m)
-	return in
+	return g.info.Add(l, g.newLimitInfo(l))
 }
 
 func (g *Guard) newLimitInfo(l limiter.Limit) *limitInfo {

@@ -9,10 +9,10 @@ import (
 	"net/netip"
 	"path"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/floodgate-go/floodgate/internal/cowmap"
 	"github.com/floodgate-go/floodgate/limiter"
 )
 
@@ -47,8 +47,7 @@ type Guard struct {
 	err     error        // invalid options: every request is refused (see build)
 	nextLog atomic.Int64 // Unix ns before which the hook stays quiet
 
-	infoMu sync.Mutex
-	info   atomic.Pointer[map[limiter.Limit]*limitInfo]
+	info cowmap.Map[limiter.Limit, *limitInfo] // header parts per limit
 }
 
 // Option configures a Guard. Options apply in order; for single-valued
@@ -248,8 +247,6 @@ func build(lim *limiter.Limiter, opts []Option) *Guard {
 		c.fail("nil policy name function")
 	}
 	g := &Guard{settings: c.settings, lim: lim}
-	empty := map[limiter.Limit]*limitInfo{}
-	g.info.Store(&empty)
 	if len(c.bad) > 0 {
 		g.err = fmt.Errorf("%w: %s", ErrInvalidOption, strings.Join(c.bad, "; "))
 		if g.hook == nil {
