@@ -16,6 +16,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/floodgate-go/floodgate/internal/keytable"
 	"github.com/floodgate-go/floodgate/internal/timelog"
 	"github.com/floodgate-go/floodgate/store"
 )
@@ -56,10 +57,20 @@ type shard struct {
 
 type shardState struct {
 	mu      sync.Mutex
-	t       table
+	t       keytable.Table[cell]
 	lastNow int64 // latest batch instant seen, for Sweep
 
+	// logs holds the time-ordered logs of Log keys, by position. Add keys,
+	// the common case, pay nothing for it.
+	logs map[uint32]*timelog.Log
+
 	decisions, allowed int64 // batches run, and those that fit
+}
+
+// cell is the state of an Add key (a Log key's log is in its shard's logs).
+type cell struct {
+	value   int64
+	expires int64 // Unix ns; the key is absent from then on
 }
 
 // Option configures a Store.
@@ -123,7 +134,9 @@ func newStore(opts []Option, checked bool) (*Store, error) {
 	s := &Store{shards: make([]shard, n), mask: uint64(n - 1), seed: maphash.MakeSeed(), maxKeys: o.maxKeys}
 	per := o.maxKeys / n // floor, so the shards together never exceed maxKeys
 	for i := range s.shards {
-		s.shards[i].t = newTable(per, s.seed)
+		sh := &s.shards[i]
+		sh.t = keytable.New[cell](per, s.seed)
+		sh.t.OnRemove = sh.forget
 	}
 	if o.sweep > 0 {
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
@@ -179,7 +192,7 @@ func (s *Store) Do(_ context.Context, b *store.Batch) error {
 			}
 			for i := range b.Ops {
 				if pos[i] == 0 {
-					p, _ := sh.t.insert(&b.Ops[i].Key, hashes[i])
+					p, _ := sh.t.Insert(&b.Ops[i].Key, hashes[i])
 					sh.apply(&b.Ops[i], p, b.Now, &b.Results[i])
 				}
 			}
@@ -194,25 +207,32 @@ func (s *Store) Do(_ context.Context, b *store.Batch) error {
 	return nil
 }
 
+// forget drops the log of the key at position p, which leaves the table.
+func (sh *shard) forget(p uint32, _ *keytable.Entry[cell]) {
+	if len(sh.logs) > 0 {
+		delete(sh.logs, p)
+	}
+}
+
 // live returns the position of key if it is held and not expired at now,
 // making it the most recently used key; otherwise 0 and the key's hash.
 // hc is the hash of key.Caller.
 func (sh *shard) live(key *store.Key, hc uint64, now int64) (uint32, uint64) {
 	t := &sh.t
-	p := t.chunks[0][0].next // the most recently used key: a hot key's next decision skips the index
+	p := t.Newest() // the most recently used key: a hot key's next decision skips the index
 	var h uint64
-	if e := t.at(p); p == 0 || e.window != key.Window || e.caller != key.Caller || e.ns != key.Namespace {
-		h = keyHash(t.seed, hc, key.Namespace, key.Window)
-		if p = t.find(key, h); p == 0 {
+	if p == 0 || !t.At(p).Holds(key) {
+		h = t.HashKey(hc, key)
+		if p = t.Find(key, h); p == 0 {
 			return 0, h
 		}
-		t.touch(p)
+		t.Touch(p)
 	}
-	if t.at(p).expires <= now {
+	if t.At(p).Val.expires <= now {
 		if h == 0 {
-			h = keyHash(t.seed, hc, key.Namespace, key.Window)
+			h = t.HashKey(hc, key)
 		}
-		t.remove(p, h)
+		t.Remove(p, h)
 		return 0, h
 	}
 	return p, 0
@@ -229,14 +249,14 @@ func (sh *shard) eval(op *store.Op, hc uint64, now int64, r *store.Result) (uint
 			// The prior first, so that the op's own key ends up the most
 			// recently used.
 			if q, _ := sh.live(&op.Prior, hc, now); q != 0 {
-				r.Prior = sh.t.at(q).value
+				r.Prior = sh.t.At(q).Val.value
 				used = store.Weighted(r.Prior, op.PriorWeight)
 			}
 		}
 		p, h := sh.live(&op.Key, hc, now)
 		var v int64
 		if p != 0 {
-			v = sh.t.at(p).value
+			v = sh.t.At(p).Val.value
 		}
 		r.Value = max(v, op.Floor)
 		return p, h, store.Fits(r.Value, op.N, used, op.Ceil)
@@ -245,7 +265,7 @@ func (sh *shard) eval(op *store.Op, hc uint64, now int64, r *store.Result) (uint
 	p, h := sh.live(&op.Key, hc, now)
 	var l *timelog.Log
 	if p != 0 {
-		l = sh.t.logs[p]
+		l = sh.logs[p]
 	}
 	return p, h, timelog.Eval(l, op, now, r)
 }
@@ -262,16 +282,16 @@ func settle(op *store.Op, now int64, r *store.Result) {
 
 // apply writes op, which eval found to fit, to its key at position p.
 func (sh *shard) apply(op *store.Op, p uint32, now int64, r *store.Result) {
-	e := sh.t.at(p)
+	c := &sh.t.At(p).Val
 	if op.Kind == store.Add {
-		e.value = r.Value
-		e.expires = now + int64(op.TTL)
+		c.value = r.Value
+		c.expires = now + int64(op.TTL)
 		return
 	}
-	if sh.t.logs == nil {
-		sh.t.logs = make(map[uint32]*timelog.Log)
+	if sh.logs == nil {
+		sh.logs = make(map[uint32]*timelog.Log)
 	}
-	sh.t.logs[p], e.expires = timelog.Append(sh.t.logs[p], op, now)
+	sh.logs[p], c.expires = timelog.Append(sh.logs[p], op, now)
 }
 
 // Reset implements store.Store.
@@ -282,10 +302,10 @@ func (s *Store) Reset(_ context.Context, keys ...store.Key) error {
 	for i := range keys {
 		k := &keys[i]
 		sh, hc := s.shardOf(k.Caller)
-		h := keyHash(s.seed, hc, k.Namespace, k.Window)
+		h := keytable.Hash(s.seed, hc, k.Namespace, k.Window)
 		sh.mu.Lock()
-		if p := sh.t.find(k, h); p != 0 {
-			sh.t.remove(p, h)
+		if p := sh.t.Find(k, h); p != 0 {
+			sh.t.Remove(p, h)
 		}
 		sh.mu.Unlock()
 	}
@@ -298,7 +318,7 @@ func (s *Store) Len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n += sh.t.n
+		n += sh.t.Len()
 		sh.mu.Unlock()
 	}
 	return n
@@ -319,7 +339,7 @@ func (s *Store) Stats() Stats {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		st.Keys += sh.t.n
+		st.Keys += sh.t.Len()
 		st.Decisions += sh.decisions
 		st.Allowed += sh.allowed
 		sh.mu.Unlock()
@@ -346,11 +366,10 @@ func (s *Store) Sweep() int {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		t := &sh.t
-		for p := t.oldest(); p != 0; {
-			e := t.at(p)
-			next := e.prev // toward the most recently used
-			if e.expires <= now {
-				t.remove(p, t.hashOf(e))
+		for p := t.Oldest(); p != 0; {
+			next := t.Newer(p)
+			if e := t.At(p); e.Val.expires <= now {
+				t.Remove(p, t.HashOf(e))
 				freed++
 			}
 			p = next

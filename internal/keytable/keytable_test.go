@@ -1,4 +1,4 @@
-package memory
+package keytable
 
 import (
 	"fmt"
@@ -38,12 +38,12 @@ func (m *model) remove(k store.Key) {
 
 // check fails t unless tb holds exactly m's keys, in m's order, each
 // reachable through the index, and the free list and index are coherent.
-func check(t *testing.T, tb *table, m *model) {
+func check(t *testing.T, tb *Table[int64], m *model) {
 	t.Helper()
 	var got []store.Key
-	for p := tb.chunks[0][0].next; p != 0; p = tb.at(p).next {
-		e := tb.at(p)
-		got = append(got, store.Key{Namespace: e.ns, Caller: e.caller, Window: e.window})
+	for p := tb.chunks[0][0].next; p != 0; p = tb.At(p).next {
+		e := tb.At(p)
+		got = append(got, store.Key{Namespace: e.NS, Caller: e.Caller, Window: e.Window})
 		if len(got) > len(m.order)+1 {
 			break
 		}
@@ -56,9 +56,9 @@ func check(t *testing.T, tb *table, m *model) {
 	}
 	// Backward links mirror forward ones.
 	var back []store.Key
-	for p := tb.oldest(); p != 0; p = tb.at(p).prev {
-		e := tb.at(p)
-		back = append(back, store.Key{Namespace: e.ns, Caller: e.caller, Window: e.window})
+	for p := tb.Oldest(); p != 0; p = tb.At(p).prev {
+		e := tb.At(p)
+		back = append(back, store.Key{Namespace: e.NS, Caller: e.Caller, Window: e.Window})
 		if len(back) > len(m.order)+1 {
 			break
 		}
@@ -77,12 +77,12 @@ func check(t *testing.T, tb *table, m *model) {
 		t.Fatalf("index holds %d slots; want %d", occupied, tb.n)
 	}
 	for _, k := range m.order {
-		if tb.find(&k, hashKey(tb, k)) == 0 {
+		if tb.Find(&k, hashKey(tb, k)) == 0 {
 			t.Fatalf("key %v not found through the index", k)
 		}
 	}
 	free := 0
-	for p := tb.free; p != 0; p = tb.at(p).next {
+	for p := tb.free; p != 0; p = tb.At(p).next {
 		free++
 		if free > int(tb.used) {
 			t.Fatal("free list has a cycle")
@@ -93,8 +93,8 @@ func check(t *testing.T, tb *table, m *model) {
 	}
 }
 
-func hashKey(tb *table, k store.Key) uint64 {
-	return keyHash(tb.seed, maphash.String(tb.seed, k.Caller), k.Namespace, k.Window)
+func hashKey(tb *Table[int64], k store.Key) uint64 {
+	return Hash(tb.seed, maphash.String(tb.seed, k.Caller), k.Namespace, k.Window)
 }
 
 // TestTableAgainstModel drives tables of several bounds with random
@@ -105,32 +105,46 @@ func TestTableAgainstModel(t *testing.T) {
 	for _, limit := range []int{1, 2, 7, 64, 300} {
 		t.Run(fmt.Sprintf("limit=%d", limit), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(limit), 42))
-			v := newTable(limit, maphash.MakeSeed())
+			v := New[int64](limit, maphash.MakeSeed())
 			tb := &v
 			m := &model{limit: limit}
 			keys := make([]store.Key, 3*limit+5)
 			for i := range keys {
 				keys[i] = store.Key{Namespace: []string{"a", "b"}[i%2], Caller: fmt.Sprint("c", i/4), Window: int64(i % 3)}
 			}
+			var removed []store.Key // what OnRemove saw since the last step
+			tb.OnRemove = func(p uint32, e *Entry[int64]) {
+				if tb.At(p) != e {
+					t.Fatalf("OnRemove(%d, e): e is not the entry at %d", p, p)
+				}
+				removed = append(removed, store.Key{Namespace: e.NS, Caller: e.Caller, Window: e.Window})
+			}
 			for step := range 20_000 {
+				removed = removed[:0]
 				k := keys[rng.IntN(len(keys))]
 				h := hashKey(tb, k)
-				p := tb.find(&k, h)
+				p := tb.Find(&k, h)
 				if (p != 0) != (m.indexOf(k) >= 0) {
 					t.Fatalf("step %d: find(%v) = %d; model holds it: %v", step, k, p, m.indexOf(k) >= 0)
 				}
 				switch op := rng.IntN(4); {
 				case op == 0 && p != 0:
-					tb.remove(p, h)
+					tb.Remove(p, h)
 					m.remove(k)
+					if len(removed) != 1 || removed[0] != k {
+						t.Fatalf("step %d: Remove(%v) reported %v to OnRemove", step, k, removed)
+					}
 				case p != 0:
-					tb.touch(p)
+					tb.Touch(p)
 					m.use(k)
 				default:
-					_, evicted := tb.insert(&k, h)
+					_, evicted := tb.Insert(&k, h)
 					want, didEvict := m.use(k)
 					if (evicted != 0) != didEvict {
 						t.Fatalf("step %d: insert(%v) evicted %d; model evicted %v (%v)", step, k, evicted, want, didEvict)
+					}
+					if didEvict && (len(removed) != 1 || removed[0] != want) {
+						t.Fatalf("step %d: insert(%v) evicting %v reported %v to OnRemove", step, k, want, removed)
 					}
 				}
 				if step%97 == 0 || limit < 10 {
@@ -146,28 +160,28 @@ func TestTableAgainstModel(t *testing.T) {
 // the worst case for the index: lookups must still tell keys apart by
 // their contents, and removals must keep every other key reachable.
 func TestTableCollidingHashes(t *testing.T) {
-	v := newTable(50, maphash.MakeSeed())
+	v := New[int64](50, maphash.MakeSeed())
 	tb := &v
 	tb.index = make([]uint64, 128) // big enough that no insert rehashes with the real hash
 	const h = 0xdeadbeef_00000000  // same home and tag for all
 	keys := make([]store.Key, 40)
 	for i := range keys {
 		keys[i] = store.Key{Namespace: "n", Caller: fmt.Sprint("c", i)}
-		if _, ev := tb.insert(&keys[i], h); ev != 0 {
+		if _, ev := tb.Insert(&keys[i], h); ev != 0 {
 			t.Fatalf("insert %d evicted; table is not full", i)
 		}
 	}
 	for i := 0; i < len(keys); i += 3 {
-		p := tb.find(&keys[i], h)
+		p := tb.Find(&keys[i], h)
 		if p == 0 {
 			t.Fatalf("key %d not found", i)
 		}
 		// remove uses the hash to find the slot; the colliding hash is
 		// the one the key was stored under.
-		tb.remove(p, h)
+		tb.Remove(p, h)
 	}
 	for i, k := range keys {
-		found := tb.find(&k, h) != 0
+		found := tb.Find(&k, h) != 0
 		if want := i%3 != 0; found != want {
 			t.Fatalf("after removals, find(key %d) = %v; want %v", i, found, want)
 		}
