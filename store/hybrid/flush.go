@@ -264,7 +264,7 @@ func (s *Store) fold(fb *flushBatch) {
 			c = sh.live(ref.next.key, fb.sb.Now)
 			if c == nil {
 				c = ref.next
-				sh.lru.Add(c.key, c)
+				sh.put(c)
 			}
 		}
 		switch {

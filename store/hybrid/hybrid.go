@@ -10,9 +10,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
-
+	"github.com/floodgate-go/floodgate/internal/keytable"
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/memory"
 )
@@ -71,8 +71,15 @@ type Store struct {
 // shard is one lock domain: an LRU of cells, the cells to visit at the next
 // flush, and the counters of the decisions it took.
 type shard struct {
+	shardState
+	// Padding to a multiple of 64 bytes, so that two shards never share a
+	// cache line.
+	_ [(64 - unsafe.Sizeof(shardState{})%64) % 64]byte
+}
+
+type shardState struct {
 	mu         sync.Mutex
-	lru        *simplelru.LRU[store.Key, *cell]
+	t          keytable.Table[*cell]
 	dirty      []*cell // cells to visit at the next flush (cell.dirty set)
 	orphans    int     // evicted cells still in dirty, their state unsent
 	maxOrphans int
@@ -80,8 +87,6 @@ type shard struct {
 
 	decisions, allowed, denied int64
 	dropped                    int64 // units of pending state lost to eviction
-
-	_ [40]byte
 }
 
 // cell is the local state of one key.
@@ -200,7 +205,8 @@ func newStore(remote store.Store, opts []Option, checked bool) (*Store, error) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.maxOrphans = max(per/8, 16)
-		sh.lru, _ = simplelru.NewLRU(per, sh.evicted)
+		sh.t = keytable.New[*cell](per, s.seed)
+		sh.t.OnRemove = func(_ uint32, e *keytable.Entry[*cell]) { sh.evicted(e.Val) }
 	}
 	if s.syncer != nil && !o.noFlusher {
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
@@ -209,11 +215,12 @@ func newStore(remote store.Store, opts []Option, checked bool) (*Store, error) {
 	return s, nil
 }
 
-// evicted is the LRU's eviction callback, run under the shard lock. A cell
-// pushed out while listed for the next flush stays in the dirty list, so its
-// pending delta or lease is still sent; at most maxOrphans such cells per
-// shard, beyond which their pending units are counted in dropped.
-func (sh *shard) evicted(_ store.Key, c *cell) {
+// evicted is run under the shard lock for every cell that leaves the
+// table; cells removed on purpose are marked gone first. A cell pushed out
+// by the key bound while listed for the next flush stays in the dirty list,
+// so its pending delta or lease is still sent; at most maxOrphans such cells
+// per shard, beyond which their pending units are counted in dropped.
+func (sh *shard) evicted(c *cell) {
 	if c.gone || !c.dirty || c.evicted {
 		return
 	}
@@ -240,23 +247,32 @@ func (s *Store) shardOf(caller string) *shard {
 
 // live returns key's cell if present and not expired at now.
 func (sh *shard) live(key store.Key, now int64) *cell {
-	c, ok := sh.lru.Get(key)
-	if !ok {
+	h := sh.t.Hash(&key)
+	p := sh.t.Find(&key, h)
+	if p == 0 {
 		return nil
 	}
+	c := sh.t.At(p).Val
 	if c.expires <= now {
 		c.gone = true
-		sh.lru.Remove(key)
+		sh.t.Remove(p, h)
 		return nil
 	}
+	sh.t.Touch(p)
 	return c
 }
 
-// create adds a fresh cell for key.
+// create adds a fresh cell for key, which is absent.
 func (sh *shard) create(key store.Key, expires int64) *cell {
 	c := &cell{key: key, expires: expires}
-	sh.lru.Add(key, c)
+	sh.put(c)
 	return c
+}
+
+// put adds c under its key, which is absent, as the most recently used.
+func (sh *shard) put(c *cell) {
+	p, _ := sh.t.Insert(&c.key, sh.t.Hash(&c.key))
+	sh.t.At(p).Val = c
 }
 
 // markDirty lists c for the next flush.
@@ -830,10 +846,12 @@ func (s *Store) Reset(ctx context.Context, keys ...store.Key) error {
 	for _, k := range keys {
 		sh := s.shardOf(k.Caller)
 		sh.mu.Lock()
-		if c, ok := sh.lru.Peek(k); ok {
+		h := sh.t.Hash(&k)
+		if p := sh.t.Find(&k, h); p != 0 {
+			c := sh.t.At(p).Val
 			c.gone = true
 			c.pend, c.lease = 0, 0
-			sh.lru.Remove(k)
+			sh.t.Remove(p, h)
 		}
 		sh.mu.Unlock()
 	}
@@ -852,7 +870,7 @@ func (s *Store) Len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n += sh.lru.Len()
+		n += sh.t.Len()
 		sh.mu.Unlock()
 	}
 	return n
