@@ -166,37 +166,13 @@ func (s *Store) Do(_ context.Context, b *store.Batch) error {
 	b.Results = b.Results[:len(b.Ops)]
 
 	sh, hc := s.shardOf(b.Ops[0].Key.Caller)
-	// Each op's position (0 when absent) and, for an absent key, its hash.
-	var pos [store.MaxOps]uint32
-	var hashes [store.MaxOps]uint64
-	fits := true
 	sh.mu.Lock()
 	sh.lastNow = max(sh.lastNow, b.Now)
-	for i := range b.Ops {
-		var ok bool
-		pos[i], hashes[i], ok = sh.eval(&b.Ops[i], hc, b.Now, &b.Results[i])
-		fits = fits && ok
-	}
-	if fits {
-		for i := range b.Ops {
-			settle(&b.Ops[i], b.Now, &b.Results[i])
-		}
-		if !b.Peek {
-			// Keys already held first: adding an absent key may evict the
-			// least recently used one, which must not be a key of this batch
-			// that is still to be written.
-			for i := range b.Ops {
-				if pos[i] != 0 {
-					sh.apply(&b.Ops[i], pos[i], b.Now, &b.Results[i])
-				}
-			}
-			for i := range b.Ops {
-				if pos[i] == 0 {
-					p, _ := sh.t.Insert(&b.Ops[i].Key, hashes[i])
-					sh.apply(&b.Ops[i], p, b.Now, &b.Results[i])
-				}
-			}
-		}
+	var fits bool
+	if len(b.Ops) == 1 {
+		fits = sh.one(b, hc)
+	} else {
+		fits = sh.many(b, hc)
 	}
 	sh.decisions++
 	if fits {
@@ -205,6 +181,59 @@ func (s *Store) Do(_ context.Context, b *store.Batch) error {
 	sh.mu.Unlock()
 	b.Applied = fits
 	return nil
+}
+
+// one runs a batch of one op, the common decision, and reports whether it
+// fits: many without the per-op bookkeeping.
+func (sh *shard) one(b *store.Batch, hc uint64) bool {
+	op, r := &b.Ops[0], &b.Results[0]
+	p, h, fits := sh.eval(op, hc, b.Now, r)
+	if fits {
+		settle(op, b.Now, r)
+		if !b.Peek {
+			if p == 0 {
+				p, _ = sh.t.Insert(&op.Key, h)
+			}
+			sh.apply(op, p, b.Now, r)
+		}
+	}
+	return fits
+}
+
+// many runs a batch of several ops and reports whether they all fit.
+func (sh *shard) many(b *store.Batch, hc uint64) bool {
+	// Each op's position (0 when absent) and, for an absent key, its hash.
+	var pos [store.MaxOps]uint32
+	var hashes [store.MaxOps]uint64
+	fits := true
+	for i := range b.Ops {
+		var ok bool
+		pos[i], hashes[i], ok = sh.eval(&b.Ops[i], hc, b.Now, &b.Results[i])
+		fits = fits && ok
+	}
+	if !fits {
+		return false
+	}
+	for i := range b.Ops {
+		settle(&b.Ops[i], b.Now, &b.Results[i])
+	}
+	if !b.Peek {
+		// Keys already held first: adding an absent key may evict the
+		// least recently used one, which must not be a key of this batch
+		// that is still to be written.
+		for i := range b.Ops {
+			if pos[i] != 0 {
+				sh.apply(&b.Ops[i], pos[i], b.Now, &b.Results[i])
+			}
+		}
+		for i := range b.Ops {
+			if pos[i] == 0 {
+				p, _ := sh.t.Insert(&b.Ops[i].Key, hashes[i])
+				sh.apply(&b.Ops[i], p, b.Now, &b.Results[i])
+			}
+		}
+	}
+	return true
 }
 
 // forget drops the log of the key at position p, which leaves the table.
