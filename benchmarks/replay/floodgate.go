@@ -19,9 +19,9 @@ func floodgateSpecs() []StrategySpec {
 	return []StrategySpec{
 		{Key: "redis", Name: "floodgate Redis store", EmbeddedSpan: time.Minute,
 			Build: func(env *Env) (Strategy, error) { return newFloodgate(env, nil) }},
-		{Key: "relaxed", Name: "floodgate hybrid, relaxed", EmbeddedSpan: 20 * time.Minute,
+		{Key: "relaxed", Name: "floodgate hybrid, relaxed", EmbeddedSpan: 10 * time.Minute,
 			Build: func(env *Env) (Strategy, error) { return newFloodgate(env, []hybrid.Option{}) }},
-		{Key: "strict", Name: "floodgate hybrid, strict", EmbeddedSpan: 20 * time.Minute,
+		{Key: "strict", Name: "floodgate hybrid, strict", EmbeddedSpan: 10 * time.Minute,
 			Build: func(env *Env) (Strategy, error) { return newFloodgate(env, []hybrid.Option{hybrid.Strict()}) }},
 	}
 }

@@ -122,7 +122,7 @@ func specKeys() []string {
 // allSpecs lists the strategies in table order.
 func allSpecs() []StrategySpec {
 	specs := []StrategySpec{
-		{Key: "naive", Name: "naive INCR+EXPIRE per request", Build: newNaive, EmbeddedSpan: time.Hour},
+		{Key: "naive", Name: "naive INCR+EXPIRE per request", Build: newNaive, EmbeddedSpan: 30 * time.Minute},
 		{Key: "periodic", Name: "periodic full-count sync, 30 s (baseline)", Build: newPeriodic},
 	}
 	return append(specs, floodgateSpecs()...)
