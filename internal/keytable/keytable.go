@@ -64,8 +64,14 @@ const (
 // a full chunk. Every later chunk is allocated whole.
 const firstChunk = 4
 
-// New returns an empty table holding at most limit keys, hashing with seed.
+// maxLimit is the most keys a table holds: positions are 32-bit, and
+// position 0 is the sentinel.
+const maxLimit = 1<<32 - 2
+
+// New returns an empty table holding at most limit keys (clamped to 1 ..
+// 2^32 − 2), hashing with seed.
 func New[V any](limit int, seed maphash.Seed) Table[V] {
+	limit = int(min(max(int64(limit), 1), maxLimit))
 	return Table[V]{limit: limit, used: 1, seed: seed, chunks: [][]Entry[V]{make([]Entry[V], firstChunk)}}
 }
 

@@ -187,3 +187,19 @@ func TestTableCollidingHashes(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitClamped: a table asked to hold no keys still holds one, and
+// its sentinel is never evicted.
+func TestLimitClamped(t *testing.T) {
+	for _, limit := range []int{0, -5} {
+		tb := New[int64](limit, maphash.MakeSeed())
+		a, b := store.Key{Namespace: "n", Caller: "a"}, store.Key{Namespace: "n", Caller: "b"}
+		tb.Insert(&a, hashKey(&tb, a))
+		if _, ev := tb.Insert(&b, hashKey(&tb, b)); ev == 0 {
+			t.Fatalf("New(%d): second insert evicted nothing; want the bound of one key", limit)
+		}
+		if tb.Len() != 1 || tb.Find(&b, hashKey(&tb, b)) == 0 {
+			t.Fatalf("New(%d): Len %d, newest key found %v; want 1, true", limit, tb.Len(), tb.Find(&b, hashKey(&tb, b)) != 0)
+		}
+	}
+}

@@ -206,7 +206,11 @@ func newStore(remote store.Store, opts []Option, checked bool) (*Store, error) {
 		sh := &s.shards[i]
 		sh.maxOrphans = max(per/8, 16)
 		sh.t = keytable.New[*cell](per, s.seed)
-		sh.t.OnRemove = func(_ uint32, e *keytable.Entry[*cell]) { sh.evicted(e.Val) }
+		sh.t.OnRemove = func(_ uint32, e *keytable.Entry[*cell]) {
+			if e.Val != nil { // nil only between Insert and put
+				sh.evicted(e.Val)
+			}
+		}
 	}
 	if s.syncer != nil && !o.noFlusher {
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
