@@ -24,6 +24,7 @@ type Algorithm interface {
 	Plan(b *store.Batch, r *Request)
 
 	// Decide sets *res to the Result of r, from b after the store ran it.
+	// *res is zero on entry.
 	Decide(b *store.Batch, r *Request, res *Result)
 
 	// Keys appends the store keys that hold r.Caller's state at r.Now, for

@@ -229,7 +229,9 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, re
 		err = fmt.Errorf("limiter: %w", err)
 	} else {
 		// Through the scratch: res itself would escape to the heap through
-		// the interface call.
+		// the interface call. Cleared first, so that an algorithm that
+		// leaves a field unset never passes on an earlier decision's.
+		s.out = Result{}
 		l.alg.Decide(b, r, &s.out)
 		res.copyFrom(&s.out)
 	}
