@@ -312,3 +312,36 @@ func TestPlanAboveDefault(t *testing.T) {
 		t.Fatalf("AllowN(gold, 11) = %v; want ErrInvalidN", err)
 	}
 }
+
+// partialAlg decides like the fixed window but, for callers other than
+// "full", fills only Allowed: the limiter must not hand such a caller the
+// fields of an earlier decision.
+type partialAlg struct{ *algorithms.Fixed }
+
+func (a partialAlg) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) {
+	if r.Caller == "full" {
+		a.Fixed.Decide(b, r, res)
+		return
+	}
+	res.Allowed = b.Applied
+}
+
+func TestDecideStartsFromZero(t *testing.T) {
+	lim, err := limiter.New(partialAlg{algorithms.FixedWindow(limiter.PerMinute(10))}, limiter.WithStore(memory.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 20 { // the scratch is pooled: repeat so that it is reused
+		if res, err := lim.Allow(ctx, "full"); err != nil || res.Limit.Count != 10 {
+			t.Fatalf("Allow(full) = %+v, %v; want the fixed window's result", res, err)
+		}
+		res, err := lim.Allow(ctx, "partial")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (limiter.Result{Allowed: res.Allowed}); res != want {
+			t.Fatalf("Allow(partial) = %+v; want only Allowed set, nothing left from the previous decision", res)
+		}
+	}
+}
