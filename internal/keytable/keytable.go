@@ -75,9 +75,9 @@ func New[V any](limit int, seed maphash.Seed) Table[V] {
 	return Table[V]{limit: limit, used: 1, seed: seed, chunks: [][]Entry[V]{make([]Entry[V], firstChunk)}}
 }
 
-// Hash returns the hash of the key (ns, caller, window), where hc is
+// hash returns the hash of the key (ns, caller, window), where hc is
 // maphash.String(seed, caller), the hash that also picks the shard.
-func Hash(seed maphash.Seed, hc uint64, ns string, window int64) uint64 {
+func hash(seed maphash.Seed, hc uint64, ns string, window int64) uint64 {
 	x := hc ^ maphash.String(seed, ns)*0x9e3779b97f4a7c15 ^ uint64(window)*0xc2b2ae3d27d4eb4f
 	x ^= x >> 32
 	x *= 0xd6e8feb86659fd93
@@ -87,17 +87,17 @@ func Hash(seed maphash.Seed, hc uint64, ns string, window int64) uint64 {
 // HashKey returns the hash of key, whose caller hashes to hc
 // (maphash.String with the table's seed).
 func (t *Table[V]) HashKey(hc uint64, key *store.Key) uint64 {
-	return Hash(t.seed, hc, key.Namespace, key.Window)
+	return hash(t.seed, hc, key.Namespace, key.Window)
 }
 
 // Hash returns the hash of key.
 func (t *Table[V]) Hash(key *store.Key) uint64 {
-	return Hash(t.seed, maphash.String(t.seed, key.Caller), key.Namespace, key.Window)
+	return hash(t.seed, maphash.String(t.seed, key.Caller), key.Namespace, key.Window)
 }
 
 // HashOf returns the hash of the key held at e.
 func (t *Table[V]) HashOf(e *Entry[V]) uint64 {
-	return Hash(t.seed, maphash.String(t.seed, e.Caller), e.NS, e.Window)
+	return hash(t.seed, maphash.String(t.seed, e.Caller), e.NS, e.Window)
 }
 
 // At returns the entry at position p; At(0) is the sentinel, whose key is
@@ -154,11 +154,11 @@ func (t *Table[V]) Touch(p uint32) {
 	s.next = p
 }
 
-// Insert adds key, which is absent, with hash h and a zero V as the most
+// Insert adds key, which is absent, with hash h and value v as the most
 // recently used key and returns its position. When the table is full it
 // first removes its least recently used key, and returns that key's former
 // position (or 0) as evicted.
-func (t *Table[V]) Insert(key *store.Key, h uint64) (p, evicted uint32) {
+func (t *Table[V]) Insert(key *store.Key, h uint64, v V) (p, evicted uint32) {
 	if t.n >= t.limit {
 		evicted = t.chunks[0][0].prev
 		t.Remove(evicted, t.HashOf(t.At(evicted)))
@@ -181,7 +181,7 @@ func (t *Table[V]) Insert(key *store.Key, h uint64) (p, evicted uint32) {
 		t.used++
 	}
 	e := t.At(p)
-	*e = Entry[V]{NS: key.Namespace, Caller: key.Caller, Window: key.Window}
+	*e = Entry[V]{NS: key.Namespace, Caller: key.Caller, Window: key.Window, Val: v}
 	s := &t.chunks[0][0]
 	e.next = s.next
 	t.At(s.next).prev = p

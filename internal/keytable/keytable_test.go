@@ -94,7 +94,7 @@ func check(t *testing.T, tb *Table[int64], m *model) {
 }
 
 func hashKey(tb *Table[int64], k store.Key) uint64 {
-	return Hash(tb.seed, maphash.String(tb.seed, k.Caller), k.Namespace, k.Window)
+	return hash(tb.seed, maphash.String(tb.seed, k.Caller), k.Namespace, k.Window)
 }
 
 // TestTableAgainstModel drives tables of several bounds with random
@@ -138,7 +138,10 @@ func TestTableAgainstModel(t *testing.T) {
 					tb.Touch(p)
 					m.use(k)
 				default:
-					_, evicted := tb.Insert(&k, h)
+					p, evicted := tb.Insert(&k, h, int64(step))
+					if got := tb.At(p).Val; got != int64(step) {
+						t.Fatalf("step %d: Insert(%v, %d) holds %d", step, k, step, got)
+					}
 					want, didEvict := m.use(k)
 					if (evicted != 0) != didEvict {
 						t.Fatalf("step %d: insert(%v) evicted %d; model evicted %v (%v)", step, k, evicted, want, didEvict)
@@ -167,7 +170,7 @@ func TestTableCollidingHashes(t *testing.T) {
 	keys := make([]store.Key, 40)
 	for i := range keys {
 		keys[i] = store.Key{Namespace: "n", Caller: fmt.Sprint("c", i)}
-		if _, ev := tb.Insert(&keys[i], h); ev != 0 {
+		if _, ev := tb.Insert(&keys[i], h, 0); ev != 0 {
 			t.Fatalf("insert %d evicted; table is not full", i)
 		}
 	}
@@ -194,8 +197,8 @@ func TestLimitClamped(t *testing.T) {
 	for _, limit := range []int{0, -5} {
 		tb := New[int64](limit, maphash.MakeSeed())
 		a, b := store.Key{Namespace: "n", Caller: "a"}, store.Key{Namespace: "n", Caller: "b"}
-		tb.Insert(&a, hashKey(&tb, a))
-		if _, ev := tb.Insert(&b, hashKey(&tb, b)); ev == 0 {
+		tb.Insert(&a, hashKey(&tb, a), 0)
+		if _, ev := tb.Insert(&b, hashKey(&tb, b), 0); ev == 0 {
 			t.Fatalf("New(%d): second insert evicted nothing; want the bound of one key", limit)
 		}
 		if tb.Len() != 1 || tb.Find(&b, hashKey(&tb, b)) == 0 {

@@ -206,11 +206,7 @@ func newStore(remote store.Store, opts []Option, checked bool) (*Store, error) {
 		sh := &s.shards[i]
 		sh.maxOrphans = max(per/8, 16)
 		sh.t = keytable.New[*cell](per, s.seed)
-		sh.t.OnRemove = func(_ uint32, e *keytable.Entry[*cell]) {
-			if e.Val != nil { // nil only between Insert and put
-				sh.evicted(e.Val)
-			}
-		}
+		sh.t.OnRemove = func(_ uint32, e *keytable.Entry[*cell]) { sh.evicted(e.Val) }
 	}
 	if s.syncer != nil && !o.noFlusher {
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
@@ -275,8 +271,7 @@ func (sh *shard) create(key store.Key, expires int64) *cell {
 
 // put adds c under its key, which is absent, as the most recently used.
 func (sh *shard) put(c *cell) {
-	p, _ := sh.t.Insert(&c.key, sh.t.Hash(&c.key))
-	sh.t.At(p).Val = c
+	sh.t.Insert(&c.key, sh.t.Hash(&c.key), c)
 }
 
 // markDirty lists c for the next flush.

@@ -192,7 +192,7 @@ func (sh *shard) one(b *store.Batch, hc uint64) bool {
 		settle(op, b.Now, r)
 		if !b.Peek {
 			if p == 0 {
-				p, _ = sh.t.Insert(&op.Key, h)
+				p, _ = sh.t.Insert(&op.Key, h, cell{})
 			}
 			sh.apply(op, p, b.Now, r)
 		}
@@ -228,7 +228,7 @@ func (sh *shard) many(b *store.Batch, hc uint64) bool {
 		}
 		for i := range b.Ops {
 			if pos[i] == 0 {
-				p, _ := sh.t.Insert(&b.Ops[i].Key, hashes[i])
+				p, _ := sh.t.Insert(&b.Ops[i].Key, hashes[i], cell{})
 				sh.apply(&b.Ops[i], p, b.Now, &b.Results[i])
 			}
 		}
@@ -331,8 +331,8 @@ func (s *Store) Reset(_ context.Context, keys ...store.Key) error {
 	for i := range keys {
 		k := &keys[i]
 		sh, hc := s.shardOf(k.Caller)
-		h := keytable.Hash(s.seed, hc, k.Namespace, k.Window)
 		sh.mu.Lock()
+		h := sh.t.HashKey(hc, k)
 		if p := sh.t.Find(k, h); p != 0 {
 			sh.t.Remove(p, h)
 		}
