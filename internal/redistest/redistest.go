@@ -89,23 +89,24 @@ func Client(t testing.TB) (goredis.UniversalClient, *redisstats.Counter, *minire
 	return c, cnt, mr
 }
 
-// ClusterClient returns a cluster client for REDIS_CLUSTER_ADDRS with a
-// redisstats.Counter hooked in, or skips the test when the variable is not
-// set.
+// ClusterClient returns a cluster client for REDIS_CLUSTER_ADDRS, with the
+// settings of Options and a redisstats.Counter hooked in, or skips the test
+// when the variable is not set.
 func ClusterClient(t testing.TB) (*goredis.ClusterClient, *redisstats.Counter) {
 	t.Helper()
 	addrs := ClusterAddrs()
 	if len(addrs) == 0 {
 		t.Skip("REDIS_CLUSTER_ADDRS not set: skipping test against a Redis Cluster")
 	}
+	o := Options("")
 	c := goredis.NewClusterClient(&goredis.ClusterOptions{
 		Addrs:                 addrs,
-		ContextTimeoutEnabled: true,
-		MaxRetries:            -1,
-		DialerRetries:         1,
-		DialTimeout:           time.Second,
-		ReadTimeout:           10 * time.Second,
-		WriteTimeout:          10 * time.Second,
+		ContextTimeoutEnabled: o.ContextTimeoutEnabled,
+		MaxRetries:            o.MaxRetries,
+		DialerRetries:         o.DialerRetries,
+		DialTimeout:           o.DialTimeout,
+		ReadTimeout:           o.ReadTimeout,
+		WriteTimeout:          o.WriteTimeout,
 	})
 	t.Cleanup(func() { _ = c.Close() })
 	cnt := new(redisstats.Counter)
