@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -61,6 +62,11 @@ func BenchmarkMemoryVsXTimeRate(b *testing.B) {
 // decisions, so that both meet the same machine state (other load, CPU
 // placement), and reports each one's ns per decision and floodgate's ratio
 // to x/time/rate. Goal (issue 2): ratio at most 1.
+//
+// On Linux it also reports, for each side, the least thread CPU time per
+// decision over its blocks (cpu-min metrics): time other processes take is
+// not counted, and the least block shows each side at its best on the
+// same machine.
 func BenchmarkMemoryVsXTimeRateInterleaved(b *testing.B) {
 	algs := []struct {
 		name string
@@ -80,8 +86,12 @@ func BenchmarkMemoryVsXTimeRateInterleaved(b *testing.B) {
 			const block = 1024
 			var spent [2]time.Duration // x/time/rate, floodgate
 			var count [2]int
+			cpuMin := [2]time.Duration{1 << 62, 1 << 62} // least thread CPU time of a block
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			side, i := 0, 0
 			start := time.Now()
+			cpuStart, cpuOK := threadCPU()
 			b.ReportAllocs()
 			for b.Loop() {
 				if side == 0 {
@@ -95,6 +105,10 @@ func BenchmarkMemoryVsXTimeRateInterleaved(b *testing.B) {
 					now := time.Now()
 					spent[side] += now.Sub(start)
 					count[side] += block
+					if cpu, ok := threadCPU(); ok && cpuOK {
+						cpuMin[side] = min(cpuMin[side], cpu-cpuStart)
+						cpuStart = cpu
+					}
 					start, side, i = now, 1-side, 0
 				}
 			}
@@ -106,6 +120,13 @@ func BenchmarkMemoryVsXTimeRateInterleaved(b *testing.B) {
 			b.ReportMetric(xt, "xtimerate-ns/op")
 			b.ReportMetric(fg, "floodgate-ns/op")
 			b.ReportMetric(fg/xt, "ratio")
+			if cpuOK {
+				xc := float64(cpuMin[0]) / block
+				fc := float64(cpuMin[1]) / block
+				b.ReportMetric(xc, "xtimerate-cpu-min-ns/op")
+				b.ReportMetric(fc, "floodgate-cpu-min-ns/op")
+				b.ReportMetric(fc/xc, "cpu-min-ratio")
+			}
 		})
 	}
 }
