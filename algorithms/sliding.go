@@ -69,20 +69,14 @@ func (a *Sliding) Plan(b *store.Batch, r *limiter.Request) {
 	for i, l := range r.Limits {
 		idx, start := a.cur.of(i, a.limits, r.Now, l.Period)
 		g := slidingAt(idx, start, r.Now, l.Period)
-		key := store.Key{Namespace: r.Namespaces[i], Caller: r.Caller, Window: g.idx}
-		prior := key
-		prior.Window--
-		b.Ops = append(b.Ops, store.Op{
-			Kind:        store.Add,
-			Key:         key,
-			N:           r.N,
-			Ceil:        l.Count,
-			Prior:       prior,
-			PriorWeight: g.weight,
-			Period:      l.Period,
-			// The current window's counter is the prior of the next one.
-			TTL: time.Duration(2*int64(l.Period) - g.elapsed),
-		})
+		op := b.NewOp()
+		op.Kind = store.Add
+		op.Key.Namespace, op.Key.Caller, op.Key.Window = r.Namespaces[i], r.Caller, g.idx
+		op.N, op.Ceil, op.Period = r.N, l.Count, l.Period
+		op.Prior.Namespace, op.Prior.Caller, op.Prior.Window = r.Namespaces[i], r.Caller, g.idx-1
+		op.PriorWeight = g.weight
+		// The current window's counter is the prior of the next one.
+		op.TTL = time.Duration(2*int64(l.Period) - g.elapsed)
 	}
 }
 

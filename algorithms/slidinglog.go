@@ -45,14 +45,10 @@ func (*Log) Check(limits []limiter.Limit) error {
 // Plan implements limiter.Algorithm.
 func (*Log) Plan(b *store.Batch, r *limiter.Request) {
 	l := r.Limits[0]
-	b.Ops = append(b.Ops, store.Op{
-		Kind:   store.Log,
-		Key:    store.Key{Namespace: r.Namespaces[0], Caller: r.Caller},
-		N:      r.N,
-		Ceil:   l.Count,
-		Window: l.Period,
-		Period: l.Period,
-	})
+	op := b.NewOp()
+	op.Kind = store.Log
+	op.Key.Namespace, op.Key.Caller = r.Namespaces[0], r.Caller
+	op.N, op.Ceil, op.Window, op.Period = r.N, l.Count, l.Period, l.Period
 }
 
 // Decide implements limiter.Algorithm.
