@@ -6,6 +6,7 @@ package keytable
 
 import (
 	"hash/maphash"
+	"unsafe"
 
 	"github.com/floodgate-go/floodgate/store"
 )
@@ -63,6 +64,40 @@ const (
 // chunkSize as keys arrive, so that an idle shard costs a few entries, not
 // a full chunk. Every later chunk is allocated whole.
 const firstChunk = 4
+
+// smallChunk is the longest chunk 0 grows to before it becomes a full
+// chunk: 8 entries of 64 bytes, 512 bytes, the largest allocation the Go
+// runtime makes without a header in front of it (see newChunk).
+const smallChunk = 8
+
+// paddedChunk is a full chunk with room in front of its entries. The Go
+// runtime puts an 8-byte header at the start of a large allocation that
+// holds pointers (Go 1.22 and later), so a plain make([]Entry, chunkSize)
+// starts 8 bytes past a cache-line boundary: every 64-byte entry would then
+// straddle two lines, and a lookup of a key out of cache would miss twice.
+// The pad puts the entries back on line boundaries.
+type paddedChunk[V any] struct {
+	_       [cacheLine - 8]byte
+	entries [chunkSize]Entry[V]
+}
+
+const cacheLine = 64
+
+// newChunk returns a full chunk whose entries start on a cache-line
+// boundary when the runtime allows it: padded or plain, whichever lands
+// aligned (padded, on current runtimes).
+func newChunk[V any]() []Entry[V] {
+	c := new(paddedChunk[V])
+	if aligned(&c.entries[0]) {
+		return c.entries[:]
+	}
+	if plain := make([]Entry[V], chunkSize); aligned(&plain[0]) {
+		return plain
+	}
+	return c.entries[:]
+}
+
+func aligned[V any](e *Entry[V]) bool { return uintptr(unsafe.Pointer(e))%cacheLine == 0 }
 
 // maxLimit is the most keys a table holds: positions are 32-bit, and
 // position 0 is the sentinel.
@@ -172,9 +207,14 @@ func (t *Table[V]) Insert(key *store.Key, h uint64, v V) (p, evicted uint32) {
 	} else {
 		p = t.used
 		if c := int(p >> chunkBits); c == len(t.chunks) {
-			t.chunks = append(t.chunks, make([]Entry[V], chunkSize))
+			t.chunks = append(t.chunks, newChunk[V]())
 		} else if int(p&chunkMask) == len(t.chunks[c]) { // chunk 0, still short
-			grown := make([]Entry[V], min(2*len(t.chunks[c]), chunkSize))
+			var grown []Entry[V]
+			if n := 2 * len(t.chunks[c]); n <= smallChunk {
+				grown = make([]Entry[V], n)
+			} else {
+				grown = newChunk[V]()
+			}
 			copy(grown, t.chunks[c])
 			t.chunks[c] = grown
 		}

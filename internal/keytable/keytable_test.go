@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/floodgate-go/floodgate/store"
 )
@@ -203,6 +204,29 @@ func TestLimitClamped(t *testing.T) {
 		}
 		if tb.Len() != 1 || tb.Find(&b, hashKey(&tb, b)) == 0 {
 			t.Fatalf("New(%d): Len %d, newest key found %v; want 1, true", limit, tb.Len(), tb.Find(&b, hashKey(&tb, b)) != 0)
+		}
+	}
+}
+
+// TestChunksCacheAligned: every full chunk's entries start on a cache-line
+// boundary, so that a 64-byte entry sits in one line and a lookup out of
+// cache misses once, not twice (a plain make([]Entry, chunkSize) starts 8
+// bytes past a boundary, behind the runtime's allocation header).
+func TestChunksCacheAligned(t *testing.T) {
+	if s := unsafe.Sizeof(Entry[[2]int64]{}); s != cacheLine {
+		t.Fatalf("an entry with a 16-byte value is %d bytes; want %d", s, cacheLine)
+	}
+	tb := New[[2]int64](10*chunkSize, maphash.MakeSeed())
+	for i := range 3 * chunkSize {
+		k := store.Key{Namespace: "n", Caller: fmt.Sprint("c", i)}
+		tb.Insert(&k, tb.Hash(&k), [2]int64{})
+	}
+	if len(tb.chunks) < 3 {
+		t.Fatalf("%d chunks after %d inserts; want at least 3", len(tb.chunks), 3*chunkSize)
+	}
+	for i, c := range tb.chunks {
+		if !aligned(&c[0]) {
+			t.Errorf("chunk %d starts at %#x, %d bytes past a cache line", i, uintptr(unsafe.Pointer(&c[0])), uintptr(unsafe.Pointer(&c[0]))%cacheLine)
 		}
 	}
 }
