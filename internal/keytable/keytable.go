@@ -1,35 +1,56 @@
 // Package keytable is the in-process stores' bounded map from store.Key to
-// per-key state: an exact LRU whose entries sit inline in fixed-size chunks
-// and are found through an open-addressing index. The memory store keeps
-// its counters in one per shard, the hybrid store its cells.
+// per-key state: entries sit inline in fixed-size chunks, are found through
+// an open-addressing index, and, when the table is full, give way by the
+// CLOCK policy (second chance), an approximation of least recently used.
+// The memory store keeps its counters in one per shard, the hybrid store
+// its cells.
 package keytable
 
 import (
 	"hash/maphash"
+	"slices"
 	"unsafe"
 
 	"github.com/floodgate-go/floodgate/store"
 )
 
-// Table holds one shard's keys: a bounded map from store.Key to a V,
-// ordered by recency (an exact LRU).
+// Table holds one shard's keys: a bounded map from store.Key to a V.
 //
 // Entries live inline in fixed-size chunks of a slab and are addressed by
 // position; an open-addressing index (linear probing) maps a key's hash to
-// its position, and an intrusive doubly linked list of positions keeps the
-// recency order. Compared with a map of pointers to list elements, a key
+// its position. Compared with a map of pointers to list elements, a key
 // costs one 64-byte entry plus about 8–20 bytes of index, one allocation per
 // chunk rather than two per key, and a lookup touches the index slot and the
 // entry only.
+//
+// Eviction is CLOCK: Touch sets a key's referenced bit, and a full table
+// sweeps a hand over the positions, clearing set bits, until it finds a key
+// not referenced since the hand last passed it; that key goes. The last
+// recentKeys keys touched or inserted are never chosen while another key
+// can go, so that a batch's own keys (at most 2 × store.MaxOps of them, an
+// op and its prior cell) survive the inserts of that batch, as they would
+// in an exact LRU; a table whose keys are all recent evicts the least
+// recently used of them, exactly.
+//
+// An exact LRU keeps a linked list in recency order instead, and moving a
+// key to its front writes two neighbouring entries on every use: at 100,000
+// keys those are two more cache misses per decision, where a CLOCK touch
+// writes only the entry the lookup already loaded.
 //
 // A Table is not safe for concurrent use; its shard's mutex guards it. Its
 // zero value is not usable; call New.
 type Table[V any] struct {
 	chunks [][]Entry[V] // the slab; position p is chunks[p>>chunkBits][p&chunkMask]
-	used   uint32       // positions handed out so far, the sentinel included
+	used   uint32       // positions handed out so far, the unused position 0 included
 	free   uint32       // head of the list of freed positions (through next); 0 when empty
-	n      int          // live keys
-	limit  int          // most keys held
+	hand   uint32       // the CLOCK hand: the position the next eviction looks at first
+
+	// recent holds the positions of the latest keys touched or inserted,
+	// which eviction spares: the keys of the batch being run.
+	recent     [recentKeys]uint32
+	nextRecent uint32
+	n          int // live keys
+	limit      int // most keys held
 
 	// index maps hashes to positions: a slot is hash>>32<<32 | position, 0
 	// when empty. Its length is a power of two; its home slot for a hash is
@@ -43,15 +64,23 @@ type Table[V any] struct {
 	OnRemove func(p uint32, e *Entry[V])
 }
 
-// Entry is one key and its state. Position 0 is the sentinel of the
-// recency list: its next is the most recently used key, its prev the least.
+// Entry is one key and its state. Position 0 holds no key: 0 means none.
 // With a V of 16 bytes an Entry is 64 bytes, one cache line.
 type Entry[V any] struct {
 	NS, Caller string
 	Window     int64
-	prev, next uint32
+	next       uint32 // liveMark in a live entry; in a freed one, the next free position
+	ref        uint32 // 1 when used since the CLOCK hand last passed, else 0
 	Val        V
 }
+
+// liveMark is the next field of an entry that holds a key: a value no
+// position takes.
+const liveMark = 1<<32 - 1
+
+// recentKeys is how many of the latest keys eviction spares: every key of
+// one batch.
+const recentKeys = 2 * store.MaxOps
 
 const (
 	chunkBits = 7
@@ -100,7 +129,7 @@ func newChunk[V any]() []Entry[V] {
 func aligned[V any](e *Entry[V]) bool { return uintptr(unsafe.Pointer(e))%cacheLine == 0 }
 
 // maxLimit is the most keys a table holds: positions are 32-bit, and
-// position 0 is the sentinel.
+// position 0 holds no key.
 const maxLimit = 1<<32 - 2
 
 // New returns an empty table holding at most limit keys (clamped to 1 ..
@@ -135,8 +164,7 @@ func (t *Table[V]) HashOf(e *Entry[V]) uint64 {
 	return hash(t.seed, maphash.String(t.seed, e.Caller), e.NS, e.Window)
 }
 
-// At returns the entry at position p; At(0) is the sentinel, whose key is
-// empty.
+// At returns the entry at position p; At(0) holds no key.
 func (t *Table[V]) At(p uint32) *Entry[V] { return &t.chunks[p>>chunkBits][p&chunkMask] }
 
 // Holds reports whether e holds key.
@@ -147,12 +175,16 @@ func (e *Entry[V]) Holds(key *store.Key) bool {
 // Len returns the number of keys held.
 func (t *Table[V]) Len() int { return t.n }
 
-// Newest returns the position of the most recently used key, or 0.
-func (t *Table[V]) Newest() uint32 { return t.chunks[0][0].next }
-
-// Newer returns the position of the key used next after p (toward the most
-// recent), or 0.
-func (t *Table[V]) Newer(p uint32) uint32 { return t.At(p).prev }
+// Next returns the first position after p that holds a key, or 0 when
+// there is none: Next(0) is the first. Removing keys while walking is safe.
+func (t *Table[V]) Next(p uint32) uint32 {
+	for p++; p < t.used; p++ {
+		if t.At(p).next == liveMark {
+			return p
+		}
+	}
+	return 0
+}
 
 // Find returns the position of key, whose hash is h, or 0.
 func (t *Table[V]) Find(key *store.Key, h uint64) uint32 {
@@ -175,27 +207,24 @@ func (t *Table[V]) Find(key *store.Key, h uint64) uint32 {
 	}
 }
 
-// Touch makes p the most recently used key.
+// Touch marks the key at p as used: the next sweep of the CLOCK hand
+// passes over it once.
 func (t *Table[V]) Touch(p uint32) {
-	s := &t.chunks[0][0]
-	if s.next == p {
-		return
+	if e := t.At(p); e.ref == 0 {
+		e.ref = 1
 	}
-	e := t.At(p)
-	t.At(e.prev).next = e.next
-	t.At(e.next).prev = e.prev
-	e.prev, e.next = 0, s.next
-	t.At(s.next).prev = p
-	s.next = p
+	t.recent[t.nextRecent%recentKeys] = p
+	t.nextRecent++
 }
 
-// Insert adds key, which is absent, with hash h and value v as the most
-// recently used key and returns its position. When the table is full it
-// first removes its least recently used key, and returns that key's former
-// position (or 0) as evicted.
+// Insert adds key, which is absent, with hash h and value v, and returns
+// its position. When the table is full it first evicts a key (see Table),
+// and returns that key's former position as evicted (0 when none).
+// A new key is not yet marked used: a key seen once goes before a key
+// seen again.
 func (t *Table[V]) Insert(key *store.Key, h uint64, v V) (p, evicted uint32) {
 	if t.n >= t.limit {
-		evicted = t.chunks[0][0].prev
+		evicted = t.victim()
 		t.Remove(evicted, t.HashOf(t.At(evicted)))
 	}
 	if (t.n+1)*4 > len(t.index)*3 {
@@ -220,12 +249,9 @@ func (t *Table[V]) Insert(key *store.Key, h uint64, v V) (p, evicted uint32) {
 		}
 		t.used++
 	}
-	e := t.At(p)
-	*e = Entry[V]{NS: key.Namespace, Caller: key.Caller, Window: key.Window, Val: v}
-	s := &t.chunks[0][0]
-	e.next = s.next
-	t.At(s.next).prev = p
-	s.next = p
+	*t.At(p) = Entry[V]{NS: key.Namespace, Caller: key.Caller, Window: key.Window, next: liveMark, Val: v}
+	t.recent[t.nextRecent%recentKeys] = p
+	t.nextRecent++
 	mask := uint64(len(t.index) - 1)
 	i := h >> 32 & mask
 	for t.index[i] != 0 {
@@ -258,12 +284,66 @@ func (t *Table[V]) Remove(p uint32, h uint64) {
 	}
 	t.index[i] = 0
 
-	e := t.At(p)
-	t.At(e.prev).next = e.next
-	t.At(e.next).prev = e.prev
-	*e = Entry[V]{next: t.free}
+	*t.At(p) = Entry[V]{next: t.free}
 	t.free = p
 	t.n--
+}
+
+// victim returns the position of the key to evict. When every key is
+// among the recent ones (a table of a few keys), that is the least recently
+// used of them, exactly. Otherwise the CLOCK hand advances to the first key
+// that is neither recent nor used since the hand last passed it, clearing
+// the marks of the used keys it passes: within two turns it finds one.
+func (t *Table[V]) victim() uint32 {
+	if t.n <= recentKeys {
+		if p, all := t.recentLRU(); all {
+			return p
+		}
+	}
+	for steps := uint64(0); ; steps++ {
+		p := t.hand
+		if p == 0 || p >= t.used {
+			p = 1
+		}
+		t.hand = p + 1
+		e := t.At(p)
+		switch {
+		case e.next != liveMark:
+		case steps > 3*uint64(t.used):
+			return p // unreachable: a guard against looping for ever
+		case t.isRecent(p):
+		case e.ref != 0:
+			e.ref = 0
+		default:
+			return p
+		}
+	}
+}
+
+// recentLRU returns the least recently used of the live keys among the
+// recent ones, and whether those are all the table's keys.
+func (t *Table[V]) recentLRU() (lru uint32, all bool) {
+	var seen [recentKeys]uint32
+	n := 0
+	for i := uint32(1); i <= recentKeys; i++ { // newest first
+		q := t.recent[(t.nextRecent-i)%recentKeys]
+		if q == 0 || t.At(q).next != liveMark || slices.Contains(seen[:n], q) {
+			continue
+		}
+		seen[n] = q
+		n++
+		lru = q
+	}
+	return lru, n == t.n
+}
+
+func (t *Table[V]) isRecent(p uint32) bool {
+	for _, q := range t.recent {
+		if q == p {
+			return true
+		}
+	}
+	return false
 }
 
 // grow doubles the index (or creates it) and rehashes every key.
@@ -271,18 +351,12 @@ func (t *Table[V]) grow() {
 	size := max(2*len(t.index), minIndex)
 	t.index = make([]uint64, size)
 	mask := uint64(size - 1)
-	s := &t.chunks[0][0]
-	for p := s.next; p != 0; {
-		e := t.At(p)
-		h := t.HashOf(e)
+	for p := t.Next(0); p != 0; p = t.Next(p) {
+		h := t.HashOf(t.At(p))
 		i := h >> 32 & mask
 		for t.index[i] != 0 {
 			i = (i + 1) & mask
 		}
 		t.index[i] = h>>32<<32 | uint64(p)
-		p = e.next
 	}
 }
-
-// Oldest returns the position of the least recently used key, or 0.
-func (t *Table[V]) Oldest() uint32 { return t.chunks[0][0].prev }

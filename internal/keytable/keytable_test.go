@@ -3,6 +3,7 @@ package keytable
 import (
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -11,62 +12,38 @@ import (
 	"github.com/floodgate-go/floodgate/store"
 )
 
-// model is the reference the table must agree with: keys in recency
-// order, most recent first.
+// model is the reference the table must agree with: the keys held, and
+// the keys used most recently (latest last), which eviction must spare.
 type model struct {
-	order []store.Key
+	held  map[store.Key]bool
+	used  []store.Key
 	limit int
 }
 
-func (m *model) indexOf(k store.Key) int { return slices.Index(m.order, k) }
-
-func (m *model) use(k store.Key) (evicted store.Key, didEvict bool) {
-	if i := m.indexOf(k); i >= 0 {
-		m.order = slices.Delete(m.order, i, i+1)
-	} else if len(m.order) >= m.limit {
-		evicted, didEvict = m.order[len(m.order)-1], true
-		m.order = m.order[:len(m.order)-1]
-	}
-	m.order = slices.Insert(m.order, 0, k)
-	return evicted, didEvict
+func (m *model) use(k store.Key) {
+	m.held[k] = true
+	m.used = append(m.used, k)
 }
 
-func (m *model) remove(k store.Key) {
-	if i := m.indexOf(k); i >= 0 {
-		m.order = slices.Delete(m.order, i, i+1)
-	}
+// recent reports whether k is among the last recentKeys keys used.
+func (m *model) recent(k store.Key) bool {
+	return slices.Contains(m.used[max(len(m.used)-recentKeys, 0):], k)
 }
 
-// check fails t unless tb holds exactly m's keys, in m's order, each
-// reachable through the index, and the free list and index are coherent.
+// check fails t unless tb holds exactly m's keys, each reachable through
+// the index, and its positions, free list and index are coherent.
 func check(t *testing.T, tb *Table[int64], m *model) {
 	t.Helper()
-	var got []store.Key
-	for p := tb.chunks[0][0].next; p != 0; p = tb.At(p).next {
+	got := map[store.Key]bool{}
+	for p := tb.Next(0); p != 0; p = tb.Next(p) {
 		e := tb.At(p)
-		got = append(got, store.Key{Namespace: e.NS, Caller: e.Caller, Window: e.Window})
-		if len(got) > len(m.order)+1 {
-			break
-		}
+		got[store.Key{Namespace: e.NS, Caller: e.Caller, Window: e.Window}] = true
 	}
-	if !slices.Equal(got, m.order) {
-		t.Fatalf("recency order = %v; want %v", got, m.order)
+	if !maps.Equal(got, m.held) {
+		t.Fatalf("table holds %v; want %v", got, m.held)
 	}
-	if tb.n != len(m.order) {
-		t.Fatalf("n = %d; want %d", tb.n, len(m.order))
-	}
-	// Backward links mirror forward ones.
-	var back []store.Key
-	for p := tb.Oldest(); p != 0; p = tb.At(p).prev {
-		e := tb.At(p)
-		back = append(back, store.Key{Namespace: e.NS, Caller: e.Caller, Window: e.Window})
-		if len(back) > len(m.order)+1 {
-			break
-		}
-	}
-	slices.Reverse(back)
-	if !slices.Equal(back, m.order) {
-		t.Fatalf("backward order = %v; want %v", back, m.order)
+	if tb.n != len(m.held) || tb.n > m.limit {
+		t.Fatalf("n = %d; want %d, at most %d", tb.n, len(m.held), m.limit)
 	}
 	occupied := 0
 	for _, slot := range tb.index {
@@ -77,7 +54,7 @@ func check(t *testing.T, tb *Table[int64], m *model) {
 	if occupied != tb.n {
 		t.Fatalf("index holds %d slots; want %d", occupied, tb.n)
 	}
-	for _, k := range m.order {
+	for k := range m.held {
 		if tb.Find(&k, hashKey(tb, k)) == 0 {
 			t.Fatalf("key %v not found through the index", k)
 		}
@@ -90,7 +67,7 @@ func check(t *testing.T, tb *Table[int64], m *model) {
 		}
 	}
 	if free+tb.n+1 != int(tb.used) {
-		t.Fatalf("%d free + %d live + sentinel != %d positions used", free, tb.n, tb.used)
+		t.Fatalf("%d free + %d live + position 0 != %d positions used", free, tb.n, tb.used)
 	}
 }
 
@@ -101,14 +78,15 @@ func hashKey(tb *Table[int64], k store.Key) uint64 {
 // TestTableAgainstModel drives tables of several bounds with random
 // lookups, inserts and removals over a small key space (so that probe runs
 // collide, wrap around and shift back on removal) and compares every state
-// with the model.
+// with the model: the same keys held, evictions exactly when full, each
+// reported to OnRemove, and never of a recent key while another could go.
 func TestTableAgainstModel(t *testing.T) {
-	for _, limit := range []int{1, 2, 7, 64, 300} {
+	for _, limit := range []int{1, 2, 7, 17, 64, 300} {
 		t.Run(fmt.Sprintf("limit=%d", limit), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(limit), 42))
 			v := New[int64](limit, maphash.MakeSeed())
 			tb := &v
-			m := &model{limit: limit}
+			m := &model{limit: limit, held: map[store.Key]bool{}}
 			keys := make([]store.Key, 3*limit+5)
 			for i := range keys {
 				keys[i] = store.Key{Namespace: []string{"a", "b"}[i%2], Caller: fmt.Sprint("c", i/4), Window: int64(i % 3)}
@@ -120,18 +98,19 @@ func TestTableAgainstModel(t *testing.T) {
 				}
 				removed = append(removed, store.Key{Namespace: e.NS, Caller: e.Caller, Window: e.Window})
 			}
+			evictions := 0
 			for step := range 20_000 {
 				removed = removed[:0]
 				k := keys[rng.IntN(len(keys))]
 				h := hashKey(tb, k)
 				p := tb.Find(&k, h)
-				if (p != 0) != (m.indexOf(k) >= 0) {
-					t.Fatalf("step %d: find(%v) = %d; model holds it: %v", step, k, p, m.indexOf(k) >= 0)
+				if (p != 0) != m.held[k] {
+					t.Fatalf("step %d: find(%v) = %d; model holds it: %v", step, k, p, m.held[k])
 				}
 				switch op := rng.IntN(4); {
 				case op == 0 && p != 0:
 					tb.Remove(p, h)
-					m.remove(k)
+					delete(m.held, k)
 					if len(removed) != 1 || removed[0] != k {
 						t.Fatalf("step %d: Remove(%v) reported %v to OnRemove", step, k, removed)
 					}
@@ -139,23 +118,102 @@ func TestTableAgainstModel(t *testing.T) {
 					tb.Touch(p)
 					m.use(k)
 				default:
+					full := len(m.held) == limit
+					// Some held key may go without touching the recent ones.
+					spareable := false
+					for h := range m.held {
+						spareable = spareable || !m.recent(h)
+					}
 					p, evicted := tb.Insert(&k, h, int64(step))
 					if got := tb.At(p).Val; got != int64(step) {
 						t.Fatalf("step %d: Insert(%v, %d) holds %d", step, k, step, got)
 					}
-					want, didEvict := m.use(k)
-					if (evicted != 0) != didEvict {
-						t.Fatalf("step %d: insert(%v) evicted %d; model evicted %v (%v)", step, k, evicted, want, didEvict)
+					if (evicted != 0) != full {
+						t.Fatalf("step %d: insert(%v) into a table of %d/%d keys evicted position %d", step, k, len(m.held), limit, evicted)
 					}
-					if didEvict && (len(removed) != 1 || removed[0] != want) {
-						t.Fatalf("step %d: insert(%v) evicting %v reported %v to OnRemove", step, k, want, removed)
+					if full {
+						evictions++
+						if len(removed) != 1 || !m.held[removed[0]] {
+							t.Fatalf("step %d: insert(%v) reported %v to OnRemove; want one held key", step, k, removed)
+						}
+						if spareable && m.recent(removed[0]) {
+							t.Fatalf("step %d: insert(%v) evicted the recent key %v while an older one could go", step, k, removed[0])
+						}
+						delete(m.held, removed[0])
 					}
+					m.use(k)
 				}
 				if step%97 == 0 || limit < 10 {
 					check(t, tb, m)
 				}
 			}
 			check(t, tb, m)
+			if evictions == 0 {
+				t.Fatal("no insert evicted: the test does not exercise eviction")
+			}
+		})
+	}
+}
+
+// TestHotKeysSurviveAScan: keys in steady use stay while a stream of keys
+// seen once flows through a full table. Eviction in insertion order (FIFO)
+// or at random would push the hot keys out.
+func TestHotKeysSurviveAScan(t *testing.T) {
+	const limit, hot = 100, 50
+	v := New[int64](limit, maphash.MakeSeed())
+	tb := &v
+	key := func(name string, i int) store.Key { return store.Key{Namespace: "n", Caller: fmt.Sprint(name, i)} }
+	for i := range hot {
+		k := key("hot", i)
+		tb.Insert(&k, hashKey(tb, k), 0)
+	}
+	for i := range 10_000 {
+		k := key("cold", i)
+		tb.Insert(&k, hashKey(tb, k), 0)
+		hk := key("hot", i%hot)
+		p := tb.Find(&hk, hashKey(tb, hk))
+		if p == 0 {
+			t.Fatalf("after %d keys seen once, hot key %v was evicted", i+1, hk)
+		}
+		tb.Touch(p)
+	}
+	if tb.Len() != limit {
+		t.Fatalf("Len = %d; want the bound %d", tb.Len(), limit)
+	}
+}
+
+// TestEvictionOrder pins the policy on small cases: a key used since the
+// hand last passed gets a second chance, and an exact LRU agrees.
+func TestEvictionOrder(t *testing.T) {
+	tests := []struct {
+		limit int
+		steps string // a letter inserts or touches that key, in order
+		gone  string // the keys evicted, in order
+	}{
+		{2, "abac", "b"},
+		{3, "abcbd", "a"},
+		{3, "abcbde", "ac"},
+		{2, "ababc", "a"},
+		{3, "abcdef", "abc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.steps, func(t *testing.T) {
+			v := New[int64](tt.limit, maphash.MakeSeed())
+			tb := &v
+			var gone []byte
+			tb.OnRemove = func(_ uint32, e *Entry[int64]) { gone = append(gone, e.Caller[0]) }
+			for _, c := range []byte(tt.steps) {
+				k := store.Key{Namespace: "n", Caller: string(c)}
+				h := hashKey(tb, k)
+				if p := tb.Find(&k, h); p != 0 {
+					tb.Touch(p)
+				} else {
+					tb.Insert(&k, h, 0)
+				}
+			}
+			if string(gone) != tt.gone {
+				t.Fatalf("evicted %q; want %q", gone, tt.gone)
+			}
 		})
 	}
 }

@@ -6,8 +6,9 @@
 //
 // # Local state and the hot path
 //
-// Each cell (one key of one window) is held in a sharded, LRU-bounded map,
-// like the memory store. A decision locks one shard, evaluates the batch all
+// Each cell (one key of one window) is held in a sharded map bounded in
+// the number of keys (least recently used first, by CLOCK), like the memory
+// store. A decision locks one shard, evaluates the batch all
 // or nothing on the local view — the global total at the last sync plus what
 // this process admitted since — and returns: no network I/O, no allocation.
 //

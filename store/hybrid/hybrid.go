@@ -23,8 +23,8 @@ var _ store.Store = (*Store)(nil)
 // deltas written behind to a remote store in one batched call per flush.
 //
 // Per-cell state lives in shards keyed by a hash of the caller, one mutex
-// per shard, each shard an LRU; together they hold at most WithMaxKeys
-// cells. With a remote, one flusher goroutine per Store syncs every sync
+// per shard, each shard bounded like the memory store's (least recently
+// used first, by CLOCK); together they hold at most WithMaxKeys cells. With a remote, one flusher goroutine per Store syncs every sync
 // interval (unless WithoutFlusher); Close stops it, waits for it and flushes
 // what is pending.
 //
@@ -68,7 +68,7 @@ type Store struct {
 	closeErr  error
 }
 
-// shard is one lock domain: an LRU of cells, the cells to visit at the next
+// shard is one lock domain: a bounded table of cells, the cells to visit at the next
 // flush, and the counters of the decisions it took.
 type shard struct {
 	shardState
@@ -118,7 +118,7 @@ type cell struct {
 	exhaust bool  // strict: the remote had nothing left to grant
 	next    bool  // strict: a lease for the next window was taken
 	gone    bool  // removed on purpose (expired, reset): nothing to send
-	evicted bool  // pushed out of the LRU while dirty
+	evicted bool  // evicted by the key bound while dirty
 	floored bool  // written by ops with a floor (a token bucket's cell)
 }
 
@@ -269,7 +269,7 @@ func (sh *shard) create(key store.Key, expires int64) *cell {
 	return c
 }
 
-// put adds c under its key, which is absent, as the most recently used.
+// put adds c under its key, which is absent.
 func (sh *shard) put(c *cell) {
 	sh.t.Insert(&c.key, sh.t.Hash(&c.key), c)
 }

@@ -66,9 +66,9 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.clock 
 func Strict() Option { return func(o *options) { o.strict = true } }
 
 // WithMaxKeys bounds the number of cells held (default DefaultMaxKeys); the
-// least recently used go first. Pending deltas of an evicted cell are kept
-// for the next flush up to a bound, and counted in Stats.DroppedDeltas
-// beyond it.
+// least recently used go first (by CLOCK, an approximation of LRU). Pending
+// deltas of an evicted cell are kept for the next flush up to a bound, and
+// counted in Stats.DroppedDeltas beyond it.
 func WithMaxKeys(n int) Option { return func(o *options) { o.maxKeys = n } }
 
 // WithShards sets the number of lock shards (default 64), rounded down to a

@@ -1,6 +1,7 @@
 // Package memory is an in-process [store.Store]: state lives in this
-// process's memory, sharded by caller key, bounded by an LRU, and dropped
-// when it expires.
+// process's memory, sharded by caller key, bounded in the number of keys
+// (the least recently used give way, by the CLOCK approximation of LRU),
+// and dropped when it expires.
 //
 // It is the store for a single process, for tests, and the local half of
 // the hybrid store. It starts no goroutine unless WithSweepInterval asks for
@@ -29,10 +30,14 @@ const DefaultMaxKeys = 1 << 20
 // Store keeps rate-limit state in process memory.
 //
 // Keys are spread over shards by a hash of their caller, one mutex per shard,
-// so a batch (always of one caller) locks one shard. Each shard is an LRU;
-// together they hold at most WithMaxKeys keys, and the least recently used
-// key of a full shard is forgotten to make room. Expired state is treated as
-// absent and freed when next touched, by the LRU, or by the optional sweeper.
+// so a batch (always of one caller) locks one shard. Together the shards
+// hold at most WithMaxKeys keys. A full shard forgets a key to make room,
+// chosen by CLOCK (second chance), an approximation of least recently used:
+// a key in use survives while an idle one remains, the keys of the batch
+// being run are never the ones forgotten unless the shard holds nothing
+// else, and a shard of a few keys forgets exactly its least recently used.
+// Expired state is treated as absent and freed when next touched, when it
+// is evicted, or by the optional sweeper.
 //
 // A Store is safe for concurrent use. Its zero value is not usable; call New.
 type Store struct {
@@ -58,7 +63,8 @@ type shard struct {
 type shardState struct {
 	mu      sync.Mutex
 	t       keytable.Table[cell]
-	lastNow int64 // latest batch instant seen, for Sweep
+	last    uint32 // position of the key of the shard's latest lookup
+	lastNow int64  // latest batch instant seen, for Sweep
 
 	// logs holds the time-ordered logs of Log keys, by position. Add keys,
 	// the common case, pay nothing for it.
@@ -83,7 +89,8 @@ type options struct {
 }
 
 // WithMaxKeys bounds the number of keys held; the least recently used go
-// first. The default is DefaultMaxKeys. n must be positive.
+// first (by CLOCK, an approximation of LRU; see Store). The default is
+// DefaultMaxKeys. n must be positive.
 func WithMaxKeys(n int) Option { return func(o *options) { o.maxKeys = n } }
 
 // WithShards sets the number of lock shards (default 64), rounded down to a
@@ -193,6 +200,7 @@ func (sh *shard) one(b *store.Batch, hc uint64) bool {
 		if !b.Peek {
 			if p == 0 {
 				p, _ = sh.t.Insert(&op.Key, h, cell{})
+				sh.last = p
 			}
 			sh.apply(op, p, b.Now, r)
 		}
@@ -218,9 +226,10 @@ func (sh *shard) many(b *store.Batch, hc uint64) bool {
 		settle(&b.Ops[i], b.Now, &b.Results[i])
 	}
 	if !b.Peek {
-		// Keys already held first: adding an absent key may evict the
-		// least recently used one, which must not be a key of this batch
-		// that is still to be written.
+		// Keys already held first: adding an absent key may evict a
+		// key, which must not be a key of this batch that is still to be
+		// written. (Eviction spares the batch's keys; a shard too small
+		// to hold them all forgets one that is already written.)
 		for i := range b.Ops {
 			if pos[i] != 0 {
 				sh.apply(&b.Ops[i], pos[i], b.Now, &b.Results[i])
@@ -244,19 +253,20 @@ func (sh *shard) forget(p uint32, _ *keytable.Entry[cell]) {
 }
 
 // live returns the position of key if it is held and not expired at now,
-// making it the most recently used key; otherwise 0 and the key's hash.
-// hc is the hash of key.Caller.
+// marking it used; otherwise 0 and the key's hash. hc is the hash of
+// key.Caller.
 func (sh *shard) live(key *store.Key, hc uint64, now int64) (uint32, uint64) {
 	t := &sh.t
-	p := t.Newest() // the most recently used key: a hot key's next decision skips the index
+	p := sh.last // a hot key's next decision skips the index
 	var h uint64
 	if p == 0 || !t.At(p).Holds(key) {
 		h = t.HashKey(hc, key)
 		if p = t.Find(key, h); p == 0 {
 			return 0, h
 		}
-		t.Touch(p)
+		sh.last = p
 	}
+	t.Touch(p)
 	if t.At(p).Val.expires <= now {
 		if h == 0 {
 			h = t.HashKey(hc, key)
@@ -275,8 +285,8 @@ func (sh *shard) eval(op *store.Op, hc uint64, now int64, r *store.Result) (uint
 	if op.Kind == store.Add {
 		used := int64(0)
 		if op.PriorWeight > 0 {
-			// The prior first, so that the op's own key ends up the most
-			// recently used.
+			// The prior first, so that the op's own key is the latest
+			// used (a hot key's next decision finds it without the index).
 			if q, _ := sh.live(&op.Prior, hc, now); q != 0 {
 				r.Prior = sh.t.At(q).Val.value
 				used = store.Weighted(r.Prior, op.PriorWeight)
@@ -395,13 +405,11 @@ func (s *Store) Sweep() int {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		t := &sh.t
-		for p := t.Oldest(); p != 0; {
-			next := t.Newer(p)
+		for p := t.Next(0); p != 0; p = t.Next(p) {
 			if e := t.At(p); e.Val.expires <= now {
 				t.Remove(p, t.HashOf(e))
 				freed++
 			}
-			p = next
 		}
 		sh.mu.Unlock()
 	}

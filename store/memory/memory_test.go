@@ -162,6 +162,53 @@ func TestEvictionInsideABatch(t *testing.T) {
 	}
 }
 
+// TestFullShardSparesTheBatch: in a full shard whose keys are all in use, a
+// decision that adds a new window's key must evict some other caller's key,
+// never the key its own batch just read and wrote (here a day counter
+// beside a new minute): forgetting it would let the day limit be exceeded.
+func TestFullShardSparesTheBatch(t *testing.T) {
+	ctx := context.Background()
+	const limit = 40
+	s := memory.New(memory.WithMaxKeys(limit), memory.WithShards(1))
+	defer s.Close()
+	day := store.Key{Namespace: "day", Caller: "tenant"}
+	minute := func(w int64) store.Key { return store.Key{Namespace: "minute", Caller: "tenant", Window: w} }
+	decide := func(keys ...store.Key) {
+		t.Helper()
+		b := &store.Batch{Now: 1}
+		for _, k := range keys {
+			b.Ops = append(b.Ops, store.Op{Kind: store.Add, Key: k, N: 1, Ceil: 1 << 40, TTL: time.Hour})
+		}
+		if err := s.Do(ctx, b); err != nil || !b.Applied {
+			t.Fatalf("batch on %v: applied %v, error %v", keys, b.Applied, err)
+		}
+	}
+	// The day key first, so that it sits where eviction looks first.
+	decide(day, minute(0))
+	for i := range limit - 2 {
+		decide(store.Key{Namespace: "minute", Caller: "other-" + strconv.Itoa(i)})
+	}
+	for w := int64(1); w <= 3*limit; w++ {
+		// Every other key in use again, the tenant's last minute included,
+		// so that none is an easy victim.
+		for i := range limit - 2 {
+			decide(store.Key{Namespace: "minute", Caller: "other-" + strconv.Itoa(i)})
+		}
+		decide(minute(w - 1))
+		decide(day, minute(w))
+		if n := s.Len(); n > limit {
+			t.Fatalf("window %d: Len = %d; want at most %d", w, n, limit)
+		}
+		b := &store.Batch{Now: 1, Peek: true, Ops: []store.Op{{Kind: store.Add, Key: day, Ceil: 1 << 40, TTL: time.Hour}}}
+		if err := s.Do(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.Results[0].Value; got != w+1 {
+			t.Fatalf("after %d decisions the day counter holds %d: the batch's own key was evicted", w+1, got)
+		}
+	}
+}
+
 func TestStats(t *testing.T) {
 	s := memory.New()
 	defer s.Close()
