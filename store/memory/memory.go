@@ -35,7 +35,8 @@ const DefaultMaxKeys = 1 << 20
 // chosen by CLOCK (second chance), an approximation of least recently used:
 // a key in use survives while an idle one remains, the keys of the batch
 // being run are never the ones forgotten unless the shard holds nothing
-// else, and a shard of a few keys forgets exactly its least recently used.
+// else, and a shard whose keys are all among the last 16 used forgets
+// exactly its least recently used.
 // Expired state is treated as absent and freed when next touched, when it
 // is evicted, or by the optional sweeper.
 //
@@ -266,7 +267,6 @@ func (sh *shard) live(key *store.Key, hc uint64, now int64) (uint32, uint64) {
 		}
 		sh.last = p
 	}
-	t.Touch(p)
 	if t.At(p).Val.expires <= now {
 		if h == 0 {
 			h = t.HashKey(hc, key)
@@ -274,6 +274,10 @@ func (sh *shard) live(key *store.Key, hc uint64, now int64) (uint32, uint64) {
 		t.Remove(p, h)
 		return 0, h
 	}
+	// Only a live key counts as used: an op then marks at most two keys
+	// (its prior and its own, or the insert of its own), which the table
+	// spares for the rest of the batch.
+	t.Touch(p)
 	return p, 0
 }
 

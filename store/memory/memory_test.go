@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strconv"
 	"testing"
@@ -206,6 +207,54 @@ func TestFullShardSparesTheBatch(t *testing.T) {
 		if got := b.Results[0].Value; got != w+1 {
 			t.Fatalf("after %d decisions the day counter holds %d: the batch's own key was evicted", w+1, got)
 		}
+	}
+}
+
+// TestExpiredKeysDoNotCrowdOutTheBatch: a full batch of eight ops with
+// prior cells, three of whose keys have expired, must still keep its first
+// key when its inserts evict: an expired key met by the batch is not a key
+// in use, and must not push the batch's own keys out of the set eviction
+// spares.
+func TestExpiredKeysDoNotCrowdOutTheBatch(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New(memory.WithMaxKeys(20), memory.WithShards(1))
+	defer s.Close()
+	k := func(ns string) store.Key { return store.Key{Namespace: ns, Caller: "c"} }
+	now := int64(1e12)
+	put := func(ns string, ttl time.Duration) {
+		t.Helper()
+		b := &store.Batch{Now: now, Ops: []store.Op{{Kind: store.Add, Key: k(ns), N: 1, Ceil: 1 << 40, TTL: ttl}}}
+		if err := s.Do(ctx, b); err != nil || !b.Applied {
+			t.Fatalf("put %s: applied %v, error %v", ns, b.Applied, err)
+		}
+	}
+	for i := 1; i <= 7; i++ {
+		put(fmt.Sprint("P", i), time.Hour)
+	}
+	for i := 1; i <= 3; i++ {
+		put(fmt.Sprint("K", i), time.Millisecond) // expired by the batch below
+	}
+	for _, ns := range []string{"F1", "F2", "F3", "K0", "P0", "F4", "F5", "F6", "F7", "F8"} {
+		put(ns, time.Hour)
+	}
+	for _, ns := range []string{"F4", "F5", "F6", "F7", "F8"} {
+		put(ns, time.Hour) // in use: not the easy victims
+	}
+	now += int64(time.Second)
+	b := &store.Batch{Now: now}
+	for i := range 8 {
+		b.Ops = append(b.Ops, store.Op{Kind: store.Add, Key: k(fmt.Sprint("K", i)), N: 1, Ceil: 1 << 40,
+			TTL: time.Hour, Prior: k(fmt.Sprint("P", i)), PriorWeight: 500_000})
+	}
+	if err := s.Do(ctx, b); err != nil || !b.Applied {
+		t.Fatalf("batch: applied %v, error %v", b.Applied, err)
+	}
+	peek := &store.Batch{Now: now, Peek: true, Ops: []store.Op{{Kind: store.Add, Key: k("K0"), Ceil: 1 << 40, TTL: time.Hour}}}
+	if err := s.Do(ctx, peek); err != nil {
+		t.Fatal(err)
+	}
+	if got := peek.Results[0].Value; got != 2 {
+		t.Fatalf("K0 holds %d after the batch; want 2 (it was evicted by its own batch)", got)
 	}
 }
 
