@@ -2,9 +2,11 @@ package peers
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -237,58 +239,78 @@ func fill(tb testing.TB, in instance, keys []string) {
 
 // BenchmarkInProcess runs every in-process library on one key and on
 // 100,000 keys, serially and with b.RunParallel, all on the allowed path.
+// The many-keys workload walks the keys in the order they were first seen,
+// which lets hardware prefetchers help libraries that lay out state in
+// arrival order; BenchmarkInProcessRandomOrder walks them shuffled.
 func BenchmarkInProcess(b *testing.B) {
 	for _, nk := range []int{1, numKeys} {
 		keys := testKeys(nk)
-		for _, mode := range []string{"serial", "parallel"} {
-			for _, p := range inProcessPeers() {
-				b.Run("keys="+strconv.Itoa(nk)+"/mode="+mode+"/lib="+p.name, func(b *testing.B) {
-					in := p.new(b)
-					defer in.close()
-					fill(b, in, keys)
-					ctx := context.Background()
-					var denied, failed atomic.Int64
-					decide := func(key string) {
-						ok, err := in.allow(ctx, key)
-						switch {
-						case err != nil:
-							failed.Add(1)
-						case !ok:
-							denied.Add(1)
+		inProcess(b, "keys="+strconv.Itoa(nk), keys, keys)
+	}
+}
+
+// BenchmarkInProcessRandomOrder is the many-keys workload of
+// BenchmarkInProcess with the keys walked in a fixed shuffled order, as
+// requests of many tenants arrive: every decision then finds its key's
+// state, and the key itself, out of cache.
+func BenchmarkInProcessRandomOrder(b *testing.B) {
+	keys := testKeys(numKeys)
+	walk := slices.Clone(keys)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(walk), func(i, j int) { walk[i], walk[j] = walk[j], walk[i] })
+	inProcess(b, "keys="+strconv.Itoa(numKeys), keys, walk)
+}
+
+// inProcess fills each library with keys, then decides for the keys of
+// walk in turn, serially and in parallel.
+func inProcess(b *testing.B, name string, keys, walk []string) {
+	for _, mode := range []string{"serial", "parallel"} {
+		for _, p := range inProcessPeers() {
+			b.Run(name+"/mode="+mode+"/lib="+p.name, func(b *testing.B) {
+				in := p.new(b)
+				defer in.close()
+				fill(b, in, keys)
+				ctx := context.Background()
+				var denied, failed atomic.Int64
+				decide := func(key string) {
+					ok, err := in.allow(ctx, key)
+					switch {
+					case err != nil:
+						failed.Add(1)
+					case !ok:
+						denied.Add(1)
+					}
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				if mode == "serial" {
+					i := 0
+					for b.Loop() {
+						decide(walk[i])
+						if i++; i == len(walk) {
+							i = 0
 						}
 					}
-					b.ReportAllocs()
-					b.ResetTimer()
-					if mode == "serial" {
-						i := 0
-						for b.Loop() {
-							decide(keys[i])
-							if i++; i == len(keys) {
+				} else {
+					var seed atomic.Int64
+					b.RunParallel(func(pb *testing.PB) {
+						// Each goroutine walks the keys from its own offset.
+						i := int(seed.Add(7919)) % len(walk)
+						for pb.Next() {
+							decide(walk[i])
+							if i++; i == len(walk) {
 								i = 0
 							}
 						}
-					} else {
-						var seed atomic.Int64
-						b.RunParallel(func(pb *testing.PB) {
-							// Each goroutine walks the keys from its own offset.
-							i := int(seed.Add(7919)) % len(keys)
-							for pb.Next() {
-								decide(keys[i])
-								if i++; i == len(keys) {
-									i = 0
-								}
-							}
-						})
-					}
-					b.StopTimer()
-					if d := denied.Load(); d > 0 {
-						b.Errorf("%d decisions denied; the benchmark measures the allowed path", d)
-					}
-					// Errors are the library's answer under contention, not a
-					// fault of the benchmark: report them.
-					b.ReportMetric(float64(failed.Load())/float64(max(b.N, 1)), "errors/op")
-				})
-			}
+					})
+				}
+				b.StopTimer()
+				if d := denied.Load(); d > 0 {
+					b.Errorf("%d decisions denied; the benchmark measures the allowed path", d)
+				}
+				// Errors are the library's answer under contention, not a
+				// fault of the benchmark: report them.
+				b.ReportMetric(float64(failed.Load())/float64(max(b.N, 1)), "errors/op")
+			})
 		}
 	}
 }
