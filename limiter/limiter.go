@@ -285,6 +285,13 @@ func (l *Limiter) planLimits(ctx context.Context, s *scratch) error {
 // namespace returns the store namespace for state of the given period,
 // caching it so that limit functions cost no allocation per decision.
 func (l *Limiter) namespace(period time.Duration) string {
+	// Plans mostly use the algorithm's own periods (a minute and a day
+	// with other counts): those namespaces are at hand.
+	for i := range l.limits {
+		if l.limits[i].Period == period {
+			return l.namespaces[i]
+		}
+	}
 	if ns, ok := l.nsCache.Load(period); ok {
 		return ns
 	}
