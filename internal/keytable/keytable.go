@@ -89,9 +89,9 @@ const (
 	minIndex  = 16
 )
 
-// firstChunk is the initial length of chunk 0, which doubles up to
-// chunkSize as keys arrive, so that an idle shard costs a few entries, not
-// a full chunk. Every later chunk is allocated whole.
+// firstChunk is the initial length of chunk 0, which grows as keys arrive
+// (to smallChunk, then to a full chunk), so that an idle shard costs a few
+// entries, not a full chunk. Every later chunk is allocated whole.
 const firstChunk = 4
 
 // smallChunk is the longest chunk 0 grows to before it becomes a full
