@@ -64,14 +64,22 @@ type shard struct {
 type shardState struct {
 	mu      sync.Mutex
 	t       keytable.Table[cell]
-	last    uint32 // position of the key of the shard's latest lookup
-	lastNow int64  // latest batch instant seen, for Sweep
+	last    [2]lookup // the shard's two latest lookups, newest first
+	lastNow int64     // latest batch instant seen, for Sweep
 
 	// logs holds the time-ordered logs of Log keys, by position. Add keys,
 	// the common case, pay nothing for it.
 	logs map[uint32]*timelog.Log
 
 	decisions, allowed int64 // batches run, and those that fit
+}
+
+// lookup remembers where a key was found: its position, and the hash of
+// its caller, which rules out another caller's key without reading its
+// entry.
+type lookup struct {
+	p  uint32
+	hc uint64
 }
 
 // cell is the state of an Add key (a Log key's log is in its shard's logs).
@@ -201,7 +209,7 @@ func (sh *shard) one(b *store.Batch, hc uint64) bool {
 		if !b.Peek {
 			if p == 0 {
 				p, _ = sh.t.Insert(&op.Key, h, cell{})
-				sh.last = p
+				sh.last[0], sh.last[1] = lookup{p, hc}, sh.last[0]
 			}
 			sh.apply(op, p, b.Now, r)
 		}
@@ -258,14 +266,22 @@ func (sh *shard) forget(p uint32, _ *keytable.Entry[cell]) {
 // key.Caller.
 func (sh *shard) live(key *store.Key, hc uint64, now int64) (uint32, uint64) {
 	t := &sh.t
-	p := sh.last // a hot key's next decision skips the index
+	// A hot caller's next decision skips the index: its key is one of the
+	// two latest looked up (two, for a minute and a day counter).
+	var p uint32
 	var h uint64
-	if p == 0 || !t.At(p).Holds(key) {
+	switch l := &sh.last; {
+	case l[0].hc == hc && t.At(l[0].p).Holds(key):
+		p = l[0].p
+	case l[1].hc == hc && t.At(l[1].p).Holds(key):
+		p = l[1].p
+		l[0], l[1] = l[1], l[0]
+	default:
 		h = t.HashKey(hc, key)
 		if p = t.Find(key, h); p == 0 {
 			return 0, h
 		}
-		sh.last = p
+		l[0], l[1] = lookup{p, hc}, l[0]
 	}
 	if t.At(p).Val.expires <= now {
 		if h == 0 {
