@@ -80,8 +80,9 @@ type shard struct {
 type shardState struct {
 	mu         sync.Mutex
 	t          keytable.Table[*cell]
-	dirty      []*cell // cells to visit at the next flush (cell.dirty set)
-	orphans    int     // evicted cells still in dirty, their state unsent
+	last       [2]lookup // the latest lookups of decisions, newest first (see find)
+	dirty      []*cell   // cells to visit at the next flush (cell.dirty set)
+	orphans    int       // evicted cells still in dirty, their state unsent
 	maxOrphans int
 	now        int64 // latest batch instant seen
 
@@ -238,6 +239,13 @@ func (sh *shard) evicted(c *cell) {
 	sh.orphans++
 }
 
+// shardHash returns caller's shard and the hash of caller that picked it
+// (with one shard, the hash all the same: the table's lookups use it).
+func (s *Store) shardHash(caller string) (*shard, uint64) {
+	hc := maphash.String(s.seed, caller)
+	return &s.shards[hc&s.mask], hc
+}
+
 func (s *Store) shardOf(caller string) *shard {
 	if s.mask == 0 {
 		return &s.shards[0]
@@ -260,6 +268,48 @@ func (sh *shard) live(key store.Key, now int64) *cell {
 	}
 	sh.t.Touch(p)
 	return c
+}
+
+// find is live for the keys of a decision, whose caller hashes to hc (see
+// shardHash). It remembers the shard's two latest lookups, newest first: a
+// busy caller's keys (a minute and a day counter) are then found without
+// the index, and the caller's hash rules out another caller's key without
+// reading its entry.
+func (sh *shard) find(key *store.Key, hc uint64, now int64) *cell {
+	t := &sh.t
+	var p uint32
+	var h uint64
+	switch l := &sh.last; {
+	case l[0].hc == hc && t.At(l[0].p).Holds(key):
+		p = l[0].p
+	case l[1].hc == hc && t.At(l[1].p).Holds(key):
+		p = l[1].p
+		l[0], l[1] = l[1], l[0]
+	default:
+		h = t.HashKey(hc, key)
+		if p = t.Find(key, h); p == 0 {
+			return nil
+		}
+		l[0], l[1] = lookup{p, hc}, l[0]
+	}
+	c := t.At(p).Val
+	if c.expires <= now {
+		if h == 0 {
+			h = t.HashKey(hc, key)
+		}
+		c.gone = true
+		t.Remove(p, h)
+		return nil
+	}
+	t.Touch(p)
+	return c
+}
+
+// lookup remembers where a decision found a key: its position, and the
+// hash of its caller.
+type lookup struct {
+	p  uint32
+	hc uint64
 }
 
 // create adds a fresh cell for key, which is absent.
@@ -321,7 +371,7 @@ func (s *Store) Do(ctx context.Context, b *store.Batch) error {
 		b.Results = make([]store.Result, len(b.Ops))
 	}
 	b.Results = b.Results[:len(b.Ops)]
-	sh := s.shardOf(b.Ops[0].Key.Caller)
+	sh, hc := s.shardHash(b.Ops[0].Key.Caller)
 	fetch := !b.Peek
 	for attempt := 0; ; attempt++ {
 		sh.mu.Lock()
@@ -330,9 +380,9 @@ func (s *Store) Do(ctx context.Context, b *store.Batch) error {
 		}
 		var n need
 		if s.strict {
-			n = s.evalStrict(sh, b, fetch)
+			n = s.evalStrict(sh, b, hc, fetch)
 		} else {
-			n = s.evalRelaxed(sh, b, fetch)
+			n = s.evalRelaxed(sh, b, hc, fetch)
 		}
 		sh.mu.Unlock()
 		if n == needNothing {
@@ -513,7 +563,7 @@ func (sh *shard) count(ok, applied bool) {
 // evalRelaxed decides b from local state, as the memory store does, with
 // the fair-share cap near a limit. It returns needRead, having written
 // nothing, when a long-lived cell must first be read from the remote.
-func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
+func (s *Store) evalRelaxed(sh *shard, b *store.Batch, hc uint64, fetch bool) need {
 	now := b.Now
 	procs := s.procs.Load()
 	var cells [store.MaxOps]*cell // looked up once, written below
@@ -521,7 +571,7 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, fetch bool) need {
 	for i := range b.Ops {
 		op, r := &b.Ops[i], &b.Results[i]
 		*r = store.Result{}
-		c := sh.live(op.Key, now)
+		c := sh.find(&op.Key, hc, now)
 		if c == nil && fetch && op.Period >= s.longPeriod && !s.down.Load() {
 			return needRead // nothing written yet
 		}
@@ -614,14 +664,14 @@ func (s *Store) share(c *cell, op *store.Op, prior, procs int64) bool {
 // written nothing, when a lease is too small and the remote may still have
 // quota. An op whose cell is known to be exhausted denies the batch locally,
 // with no remote call; the flusher rechecks such cells.
-func (s *Store) evalStrict(sh *shard, b *store.Batch, fetch bool) need {
+func (s *Store) evalStrict(sh *shard, b *store.Batch, hc uint64, fetch bool) need {
 	now := b.Now
 	fits, lacking, final := true, false, false
 	var cells [store.MaxOps]*cell // looked up once, written below
 	for i := range b.Ops {
 		op, r := &b.Ops[i], &b.Results[i]
 		*r = store.Result{}
-		c := sh.live(op.Key, now)
+		c := sh.find(&op.Key, hc, now)
 		cells[i] = c
 		var view, lease int64
 		if c != nil {
