@@ -213,8 +213,10 @@ func (t *Table[V]) Touch(p uint32) {
 	if e := t.At(p); e.ref == 0 {
 		e.ref = 1
 	}
-	t.recent[t.nextRecent%recentKeys] = p
-	t.nextRecent++
+	if t.recent[(t.nextRecent-1)%recentKeys] != p { // a hot key is recent already
+		t.recent[t.nextRecent%recentKeys] = p
+		t.nextRecent++
+	}
 }
 
 // Insert adds key, which is absent, with hash h and value v, and returns
