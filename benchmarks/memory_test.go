@@ -10,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/floodgate-go/floodgate/algorithms"
+	"github.com/floodgate-go/floodgate/internal/cputime"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store/memory"
 )
@@ -91,7 +92,7 @@ func BenchmarkMemoryVsXTimeRateInterleaved(b *testing.B) {
 			defer runtime.UnlockOSThread()
 			side, i := 0, 0
 			start := time.Now()
-			cpuStart, cpuOK := threadCPU()
+			cpuStart, cpuOK := cputime.Thread()
 			b.ReportAllocs()
 			for b.Loop() {
 				if side == 0 {
@@ -105,7 +106,7 @@ func BenchmarkMemoryVsXTimeRateInterleaved(b *testing.B) {
 					now := time.Now()
 					spent[side] += now.Sub(start)
 					count[side] += block
-					if cpu, ok := threadCPU(); ok && cpuOK {
+					if cpu, ok := cputime.Thread(); ok && cpuOK {
 						cpuMin[side] = min(cpuMin[side], cpu-cpuStart)
 						cpuStart = cpu
 					}
