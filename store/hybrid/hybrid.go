@@ -312,6 +312,20 @@ type lookup struct {
 	hc uint64
 }
 
+// touch marks the cells of b's keys and prior cells that are held as used,
+// before cells are created for the others: a creation then evicts none of
+// them. (The shard's lock was released while the remote answered, so the
+// marks of the decision's own lookups may be gone.)
+func (sh *shard) touch(b *store.Batch, now int64) {
+	for i := range b.Ops {
+		op := &b.Ops[i]
+		sh.live(op.Key, now)
+		if op.PriorWeight > 0 {
+			sh.live(op.Prior, now)
+		}
+	}
+}
+
 // create adds a fresh cell for key, which is absent.
 func (sh *shard) create(key store.Key, expires int64) *cell {
 	c := &cell{key: key, expires: expires}
@@ -566,16 +580,26 @@ func (sh *shard) count(ok, applied bool) {
 func (s *Store) evalRelaxed(sh *shard, b *store.Batch, hc uint64, fetch bool) need {
 	now := b.Now
 	procs := s.procs.Load()
-	var cells [store.MaxOps]*cell // looked up once, written below
-	fits := true
+	// Every key of the batch, and every prior cell, is looked up before
+	// any cell is created: a lookup marks the key used, and a key used by
+	// the batch being run is not the one a creation evicts.
+	var cells, priors [store.MaxOps]*cell // looked up once, written below
 	for i := range b.Ops {
-		op, r := &b.Ops[i], &b.Results[i]
-		*r = store.Result{}
+		op := &b.Ops[i]
 		c := sh.find(&op.Key, hc, now)
 		if c == nil && fetch && op.Period >= s.longPeriod && !s.down.Load() {
 			return needRead // nothing written yet
 		}
 		cells[i] = c
+		if op.PriorWeight > 0 {
+			priors[i] = sh.live(op.Prior, now)
+		}
+	}
+	fits := true
+	for i := range b.Ops {
+		op, r := &b.Ops[i], &b.Results[i]
+		*r = store.Result{}
+		c := cells[i]
 		var v int64
 		if c != nil {
 			v = c.view
@@ -583,7 +607,7 @@ func (s *Store) evalRelaxed(sh *shard, b *store.Batch, hc uint64, fetch bool) ne
 		base := max(v, op.Floor)
 		used := int64(0)
 		if op.PriorWeight > 0 {
-			p := sh.live(op.Prior, now)
+			p := priors[i]
 			if p == nil && !b.Peek {
 				// Learn the prior window at the next flush.
 				p = sh.create(op.Prior, now+int64(op.TTL))
@@ -821,6 +845,7 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 			// Fail-local: start from what is known here; the next flush
 			// learns the global value.
 			sh.mu.Lock()
+			sh.touch(b, now)
 			for _, i := range idx {
 				op := &b.Ops[i]
 				if sh.live(op.Key, now) == nil {
@@ -834,6 +859,7 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 	}
 	s.down.Store(false)
 	sh.mu.Lock()
+	sh.touch(b, now)
 	for j, i := range idx {
 		op, res := &b.Ops[i], sb.Results[j]
 		c := sh.live(op.Key, now)
