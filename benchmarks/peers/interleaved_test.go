@@ -42,8 +42,8 @@ func BenchmarkInProcessInterleaved(b *testing.B) {
 			c0, ok0 := cputime.Thread()
 			t0 := time.Now()
 			for range block {
-				if ok, err := in.allow(ctx, "tenant"); !ok && err == nil {
-					b.Fatalf("%s denied a decision; the benchmark measures the allowed path", peers[i].name)
+				if ok, err := in.allow(ctx, "tenant"); !ok || err != nil {
+					b.Fatalf("%s: a decision = %v, %v; the benchmark measures the allowed path", peers[i].name, ok, err)
 				}
 			}
 			wall[i] += time.Since(t0)

@@ -209,7 +209,9 @@ func (sh *shard) one(b *store.Batch, hc uint64) bool {
 		if !b.Peek {
 			if p == 0 {
 				p, _ = sh.t.Insert(&op.Key, h, cell{})
-				sh.last[0], sh.last[1] = lookup{p, hc}, sh.last[0]
+				if l := (lookup{p, hc}); sh.last[0] != l { // an expired key may come back where it was
+					sh.last[0], sh.last[1] = l, sh.last[0]
+				}
 			}
 			sh.apply(op, p, b.Now, r)
 		}
