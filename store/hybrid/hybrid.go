@@ -24,9 +24,10 @@ var _ store.Store = (*Store)(nil)
 //
 // Per-cell state lives in shards keyed by a hash of the caller, one mutex
 // per shard, each shard bounded like the memory store's (least recently
-// used first, by CLOCK); together they hold at most WithMaxKeys cells. With a remote, one flusher goroutine per Store syncs every sync
-// interval (unless WithoutFlusher); Close stops it, waits for it and flushes
-// what is pending.
+// used first, by CLOCK); together they hold at most WithMaxKeys cells. With
+// a remote, one flusher goroutine per Store syncs every sync interval
+// (unless WithoutFlusher); Close stops it, waits for it and flushes what is
+// pending.
 //
 // A Store is safe for concurrent use. Its zero value is not usable; call New.
 type Store struct {
