@@ -61,6 +61,25 @@ func (*Fixed) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) {
 	}
 }
 
+// fixedCell is a Fixed as a onecell.Algorithm: the limiter's short path.
+type fixedCell Fixed
+
+// CellOp is Plan for a's single limit without a batch.
+func (c *fixedCell) CellOp(now, n int64) (window, weight, delta, floor, ceil, ttl int64) {
+	l := c.limits[0]
+	idx, start := c.cur.of(0, c.limits, now, l.Period)
+	return idx, 0, n, 0, l.Count, start + int64(l.Period) - max(now, 0)
+}
+
+// CellResult is Decide for CellOp's op: ttl is the op's, value and
+// applied its outcome.
+func (c *fixedCell) CellResult(_, _, _, ttl, value, _ int64, applied bool) (remaining, reset, retry int64) {
+	if !applied {
+		retry = ttl // one op: not applied means this limit denied
+	}
+	return max(c.limits[0].Count-value, 0), ttl, retry
+}
+
 // Keys implements limiter.Algorithm.
 func (*Fixed) Keys(dst []store.Key, r *limiter.Request) []store.Key {
 	for i, l := range r.Limits {

@@ -84,22 +84,45 @@ func (a *Sliding) Plan(b *store.Batch, r *limiter.Request) {
 func (*Sliding) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) {
 	acc := newBinding(res, b.Applied)
 	for i, l := range r.Limits {
-		op := &b.Ops[i]
-		p := int64(l.Period)
-		elapsed := 2*p - int64(op.TTL) // Plan set TTL to two windows from the window's start
-		cur, prev := b.Results[i].Value, b.Results[i].Prior
-		est := cur + store.Weighted(prev, op.PriorWeight)
-		reset := time.Duration(p - elapsed)
-		if cur > 0 {
-			reset += time.Duration(p)
-		}
-		denied := !b.Applied && est+r.N > l.Count
-		var retry time.Duration
-		if denied {
-			retry = slidingRetry(l.Count, r.N, cur, prev, elapsed, p)
-		}
-		acc.add(l, max(l.Count-est, 0), reset, denied, retry)
+		op, out := &b.Ops[i], &b.Results[i]
+		remaining, reset, retry := slidingResult(l, r.N, int64(op.TTL), op.PriorWeight, out.Value, out.Prior, b.Applied)
+		acc.add(l, remaining, reset, retry > 0, retry)
 	}
+}
+
+// slidingResult is one limit's part of Decide: from the op's TTL and prior
+// weight and the cell values read, the units remaining, the time to reset
+// and, when the limit denied n, the time until it would admit it (else 0).
+func slidingResult(l limiter.Limit, n, ttl, weight, cur, prev int64, applied bool) (remaining int64, reset, retry time.Duration) {
+	p := int64(l.Period)
+	elapsed := 2*p - ttl // Plan set TTL to two windows from the window's start
+	est := cur + store.Weighted(prev, weight)
+	reset = time.Duration(p - elapsed)
+	if cur > 0 {
+		reset += time.Duration(p)
+	}
+	if !applied && est+n > l.Count {
+		retry = slidingRetry(l.Count, n, cur, prev, elapsed, p) // at least 1
+	}
+	return max(l.Count-est, 0), reset, retry
+}
+
+// slidingCell is a Sliding as a onecell.Algorithm: the limiter's short
+// path.
+type slidingCell Sliding
+
+// CellOp is Plan for c's single limit without a batch.
+func (c *slidingCell) CellOp(now, n int64) (window, weight, delta, floor, ceil, ttl int64) {
+	l := c.limits[0]
+	idx, start := c.cur.of(0, c.limits, now, l.Period)
+	g := slidingAt(idx, start, now, l.Period)
+	return g.idx, g.weight, n, 0, l.Count, 2*int64(l.Period) - g.elapsed
+}
+
+// CellResult is Decide for CellOp's op.
+func (c *slidingCell) CellResult(_, n, weight, ttl, value, prior int64, applied bool) (remaining, reset, retry int64) {
+	rem, rs, rt := slidingResult(c.limits[0], n, ttl, weight, value, prior, applied)
+	return rem, int64(rs), int64(rt)
 }
 
 // slidingRetry returns how long until n fits, if no other request comes:

@@ -104,6 +104,25 @@ func (a *Bucket) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result)
 	}
 }
 
+// bucketCell is a Bucket as a onecell.Algorithm: the limiter's short path.
+type bucketCell Bucket
+
+// CellOp is Plan for c's own limit without a batch.
+func (c *bucketCell) CellOp(now, n int64) (window, weight, delta, floor, ceil, ttl int64) {
+	return 0, 0, n * c.interval, now, now + c.span, c.span
+}
+
+// CellResult is Decide for CellOp's op: value and applied are its outcome.
+func (c *bucketCell) CellResult(now, n, _, _, tat, _ int64, applied bool) (remaining, reset, retry int64) {
+	if x := now + c.span - tat; x > 0 {
+		remaining = c.per.div(x)
+	}
+	if !applied {
+		retry = max(tat+n*c.interval-c.span-now, 1)
+	}
+	return remaining, max(tat-now, 0), retry
+}
+
 // Keys implements limiter.Algorithm.
 func (*Bucket) Keys(dst []store.Key, r *limiter.Request) []store.Key {
 	return append(dst, store.Key{Namespace: r.Namespaces[0], Caller: r.Caller})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/floodgate-go/floodgate/internal/cowmap"
+	"github.com/floodgate-go/floodgate/internal/onecell"
 	"github.com/floodgate-go/floodgate/store"
 )
 
@@ -34,6 +35,11 @@ type Limiter struct {
 	nsCache    cowmap.Map[time.Duration, string]
 
 	pool sync.Pool // *scratch
+
+	// The short path (internal/onecell): set when a decision is one Add to
+	// one cell of a store in process memory.
+	cellAlg onecell.Algorithm
+	cells   onecell.Store
 }
 
 type scratch struct {
@@ -93,6 +99,13 @@ func New(alg Algorithm, opts ...Option) (*Limiter, error) {
 	if l.store == nil {
 		l.store = defaultStore()
 		l.ownsStore = true
+	}
+	if c.limitFunc == nil && len(l.limits) == 1 {
+		ca, okAlg := onecell.AlgorithmOf(alg)
+		cs, okStore := onecell.StoreOf(l.store)
+		if okAlg && okStore {
+			l.cellAlg, l.cells = ca, cs
+		}
 	}
 	l.pool.New = func() any {
 		s := new(scratch)
@@ -210,6 +223,9 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, re
 	if key == "" || len(key) > MaxKeyLen || n <= 0 || n > l.maxN {
 		return l.inputError(key, n)
 	}
+	if l.cellAlg != nil {
+		return l.decideCell(key, n, peek, res)
+	}
 	s := l.pool.Get().(*scratch)
 	r := &s.req
 	r.Caller, r.N, r.Limits, r.Namespaces = key, n, l.limits, l.namespaces
@@ -237,6 +253,22 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, re
 	}
 	l.pool.Put(s)
 	return err
+}
+
+// decideCell is decide for a one-cell decision: the same store op and
+// Result, passed as integers instead of through a batch.
+func (l *Limiter) decideCell(key string, n int64, peek bool, res *Result) error {
+	now := l.nowNano()
+	window, weight, delta, floor, ceil, ttl := l.cellAlg.CellOp(now, n)
+	v, prior, applied, err := l.cells.AddCell(l.namespaces[0], key, window, weight, delta, floor, ceil, ttl, now, peek)
+	if err != nil {
+		return fmt.Errorf("limiter: %w", err)
+	}
+	remaining, reset, retry := l.cellAlg.CellResult(now, n, weight, ttl, v, prior, applied)
+	res.Allowed, res.Remaining = applied, remaining
+	res.Limit = l.limits[0]
+	res.ResetAfter, res.RetryAfter = time.Duration(reset), time.Duration(retry)
+	return nil
 }
 
 // inputError explains why key or n was refused by decide's quick check.

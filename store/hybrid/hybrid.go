@@ -13,11 +13,24 @@ import (
 	"unsafe"
 
 	"github.com/floodgate-go/floodgate/internal/keytable"
+	"github.com/floodgate-go/floodgate/internal/onecell"
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/memory"
 )
 
 var _ store.Store = (*Store)(nil)
+
+// A Store with no remote is its memory store: the limiter's short path
+// for one-cell decisions goes straight to it. (Close closes that store,
+// so the short path sees a closed Store as closed.)
+func init() {
+	onecell.RegisterStore(func(s any) (onecell.Store, bool) {
+		if h, ok := s.(*Store); ok && h.local != nil {
+			return onecell.StoreOf(h.local)
+		}
+		return nil, false
+	})
+}
 
 // Store is the hybrid write-behind store: decisions from process memory,
 // deltas written behind to a remote store in one batched call per flush.

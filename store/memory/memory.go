@@ -18,6 +18,7 @@ import (
 	"unsafe"
 
 	"github.com/floodgate-go/floodgate/internal/keytable"
+	"github.com/floodgate-go/floodgate/internal/onecell"
 	"github.com/floodgate-go/floodgate/internal/timelog"
 	"github.com/floodgate-go/floodgate/store"
 )
@@ -202,21 +203,65 @@ func (s *Store) Do(_ context.Context, b *store.Batch) error {
 // one runs a batch of one op, the common decision, and reports whether it
 // fits: many without the per-op bookkeeping.
 func (sh *shard) one(b *store.Batch, hc uint64) bool {
-	op, r := &b.Ops[0], &b.Results[0]
-	p, h, fits := sh.eval(op, hc, b.Now, r)
+	return sh.oneOp(&b.Ops[0], &b.Results[0], b.Now, b.Peek, hc)
+}
+
+// oneOp runs op alone, as a batch of that op, and reports whether it fits.
+func (sh *shard) oneOp(op *store.Op, r *store.Result, now int64, peek bool, hc uint64) bool {
+	p, h, fits := sh.eval(op, hc, now, r)
 	if fits {
-		settle(op, b.Now, r)
-		if !b.Peek {
+		settle(op, now, r)
+		if !peek {
 			if p == 0 {
 				p, _ = sh.t.Insert(&op.Key, h, cell{})
 				if l := (lookup{p, hc}); sh.last[0] != l { // an expired key may come back where it was
 					sh.last[0], sh.last[1] = l, sh.last[0]
 				}
 			}
-			sh.apply(op, p, b.Now, r)
+			sh.apply(op, p, now, r)
 		}
 	}
 	return fits
+}
+
+// cells is the Store as a onecell.Store: the limiter's short path.
+type cells Store
+
+func init() {
+	onecell.RegisterStore(func(s any) (onecell.Store, bool) {
+		if m, ok := s.(*Store); ok {
+			return (*cells)(m), true
+		}
+		return nil, false
+	})
+}
+
+// AddCell implements onecell.Store: Do with a batch of one Add op, without
+// the batch.
+func (c *cells) AddCell(ns, caller string, window, weight, n, floor, ceil, ttl, now int64, peek bool) (int64, int64, bool, error) {
+	s := (*Store)(c)
+	if s.closed.Load() {
+		return 0, 0, false, store.ErrClosed
+	}
+	var op store.Op
+	op.Kind = store.Add
+	op.Key.Namespace, op.Key.Caller, op.Key.Window = ns, caller, window
+	op.N, op.Floor, op.Ceil, op.TTL = n, floor, ceil, time.Duration(ttl)
+	if weight > 0 {
+		op.Prior.Namespace, op.Prior.Caller, op.Prior.Window = ns, caller, window-1
+		op.PriorWeight = weight
+	}
+	var r store.Result
+	sh, hc := s.shardOf(caller)
+	sh.mu.Lock()
+	sh.lastNow = max(sh.lastNow, now)
+	fits := sh.oneOp(&op, &r, now, peek, hc)
+	sh.decisions++
+	if fits {
+		sh.allowed++
+	}
+	sh.mu.Unlock()
+	return r.Value, r.Prior, fits, nil
 }
 
 // many runs a batch of several ops and reports whether they all fit.

@@ -1,0 +1,73 @@
+// Package onecell is the limiter's short path for the commonest decision:
+// one limit, kept in one counter cell, in a store in process memory.
+//
+// The general path builds a [store.Batch], runs it through the store's Do
+// and reads the result back through the algorithm. When the algorithm's
+// decision is a single Add (fixed window, token bucket) and the store keeps
+// its state in this process, the same decision can pass as a handful of
+// integers instead, which saves most of the work besides the clock read
+// and the lock. The two paths must give identical results; the tests of
+// the algorithms and the memory store check that they do.
+package onecell
+
+// Store runs a single Add op, as a batch of that one op would run through
+// the store's Do.
+type Store interface {
+	// AddCell adds n to the cell (ns, caller, window) if it fits: if
+	// max(value, floor) + n, plus the prior cell (ns, caller, window−1)
+	// weighted by weight ppm when weight > 0, is at most ceil. When it fits
+	// and peek is false it writes the sum, to live ttl ns from now. It
+	// returns the cell's value (max(value, floor), plus n when it fits), the
+	// prior cell's value (0 when weight is 0) and whether n fit. caller is
+	// not empty, n and ttl are positive, weight is at most 1e6, and now is
+	// the decision's instant in Unix ns.
+	AddCell(ns, caller string, window, weight, n, floor, ceil, ttl, now int64, peek bool) (value, prior int64, applied bool, err error)
+}
+
+// Algorithm is an algorithm that decides under its single static limit
+// with one Add op.
+type Algorithm interface {
+	// CellOp returns the op deciding n units at now: the cell's window,
+	// the prior cell's weight (0: no prior), and the op's delta, floor,
+	// ceiling and time to live.
+	CellOp(now, n int64) (window, weight, delta, floor, ceil, ttl int64)
+
+	// CellResult returns the Result's remaining units, reset and retry
+	// times (ns), as the algorithm's Decide would: from the decision, the
+	// op's weight and time to live, and AddCell's answer.
+	CellResult(now, n, weight, ttl, value, prior int64, applied bool) (remaining, reset, retry int64)
+}
+
+// The registered recognisers. Package initialisation runs one package at
+// a time, so the Register functions, called from init only, need no lock.
+var (
+	storeFinds []func(any) (Store, bool)
+	algFinds   []func(any) (Algorithm, bool)
+)
+
+// RegisterStore adds a function recognising stores that can run AddCell.
+// Store packages call it from init, and from nowhere else.
+func RegisterStore(find func(any) (Store, bool)) { storeFinds = append(storeFinds, find) }
+
+// RegisterAlgorithm adds a function recognising algorithms that decide
+// with one Add. It must match exact types: a type that embeds a built-in
+// algorithm may override Plan or Decide, which the short path would skip.
+// Algorithm packages call it from init, and from nowhere else.
+func RegisterAlgorithm(find func(any) (Algorithm, bool)) { algFinds = append(algFinds, find) }
+
+// StoreOf returns the cell store behind s, if s keeps its state in this
+// process and its package registered.
+func StoreOf(s any) (Store, bool) { return first(storeFinds, s) }
+
+// AlgorithmOf returns alg's cell methods, if its package registered them.
+func AlgorithmOf(alg any) (Algorithm, bool) { return first(algFinds, alg) }
+
+func first[T any](finds []func(any) (T, bool), x any) (T, bool) {
+	for _, f := range finds {
+		if v, ok := f(x); ok {
+			return v, true
+		}
+	}
+	var zero T
+	return zero, false
+}

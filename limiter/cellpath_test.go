@@ -1,0 +1,151 @@
+package limiter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/floodgate-go/floodgate/algorithms"
+	"github.com/floodgate-go/floodgate/limiter"
+	"github.com/floodgate-go/floodgate/store"
+	"github.com/floodgate-go/floodgate/store/hybrid"
+	"github.com/floodgate-go/floodgate/store/memory"
+	"github.com/floodgate-go/floodgate/store/storetest"
+)
+
+// opaque hides a store's type, so that a limiter over it takes the batch
+// path: the reference the short path is compared with.
+type opaque struct{ store.Store }
+
+// overridden embeds a built-in algorithm and replaces its Decide: the
+// short path must not skip the override.
+type overridden struct{ *algorithms.Fixed }
+
+func (o overridden) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) {
+	o.Fixed.Decide(b, r, res)
+	res.Remaining = 7
+}
+
+func TestCellPathTaken(t *testing.T) {
+	minute := limiter.PerMinute(10)
+	tests := []struct {
+		name string
+		alg  limiter.Algorithm
+		opts []limiter.Option
+		want bool
+	}{
+		{"fixed/memory", algorithms.FixedWindow(minute), []limiter.Option{limiter.WithStore(memory.New())}, true},
+		{"sliding/memory", algorithms.SlidingWindow(minute), []limiter.Option{limiter.WithStore(memory.New())}, true},
+		{"bucket/memory", algorithms.TokenBucket(minute), []limiter.Option{limiter.WithStore(memory.New())}, true},
+		{"fixed/default store", algorithms.FixedWindow(minute), nil, true},
+		{"fixed/hybrid without remote", algorithms.FixedWindow(minute), []limiter.Option{limiter.WithStore(hybrid.New(nil))}, true},
+		{"two limits", algorithms.FixedWindow(minute, limiter.PerDay(100)), nil, false},
+		{"limit function", algorithms.FixedWindow(minute), []limiter.Option{limiter.WithLimitFunc(
+			func(context.Context, string) ([]limiter.Limit, error) { return nil, nil })}, false},
+		{"sliding log", algorithms.SlidingLog(minute), nil, false},
+		{"opaque store", algorithms.FixedWindow(minute), []limiter.Option{limiter.WithStore(opaque{memory.New()})}, false},
+		{"embedding algorithm", overridden{algorithms.FixedWindow(minute)}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lim := mustNew(t, tt.alg, tt.opts...)
+			if got := limiter.TakesCellPath(lim); got != tt.want {
+				t.Fatalf("short path taken = %v; want %v", got, tt.want)
+			}
+		})
+	}
+
+	// The override is honoured: Remaining comes from its Decide.
+	lim := mustNew(t, overridden{algorithms.FixedWindow(minute)})
+	if res, err := lim.Allow(context.Background(), "k"); err != nil || res.Remaining != 7 {
+		t.Fatalf("embedding algorithm: Allow = %+v, %v; want Remaining 7 from its Decide", res, err)
+	}
+}
+
+// TestCellPathMatchesBatchPath runs random decisions through a limiter on
+// the short path and one on the batch path, on one clock, and requires the
+// same results and errors step for step.
+func TestCellPathMatchesBatchPath(t *testing.T) {
+	algs := []struct {
+		name string
+		alg  func() limiter.Algorithm
+		span time.Duration // the clock's largest step
+	}{
+		{"fixed/second", func() limiter.Algorithm { return algorithms.FixedWindow(limiter.PerSecond(5)) }, 400 * time.Millisecond},
+		{"fixed/minute", func() limiter.Algorithm { return algorithms.FixedWindow(limiter.PerMinute(50)) }, 10 * time.Second},
+		{"sliding/second", func() limiter.Algorithm { return algorithms.SlidingWindow(limiter.PerSecond(5)) }, 400 * time.Millisecond},
+		{"sliding/day", func() limiter.Algorithm { return algorithms.SlidingWindow(limiter.PerDay(100)) }, 2 * time.Hour},
+		{"bucket", func() limiter.Algorithm { return algorithms.TokenBucket(limiter.PerSecond(10).WithBurst(4)) }, 300 * time.Millisecond},
+		{"bucket/slow", func() limiter.Algorithm { return algorithms.TokenBucket(limiter.PerHour(3)) }, 30 * time.Minute},
+	}
+	ctx := context.Background()
+	for _, a := range algs {
+		for seed := range uint64(40) {
+			t.Run(fmt.Sprintf("%s/seed=%d", a.name, seed), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(seed, 99))
+				clock := storetest.NewClock(epoch.Add(time.Duration(rng.Int64N(int64(24 * time.Hour)))))
+				// Small key bounds, so that eviction is part of the run.
+				short := mustNew(t, a.alg(), limiter.WithClock(clock.Now),
+					limiter.WithStore(memory.New(memory.WithMaxKeys(4), memory.WithShards(1))))
+				batch := mustNew(t, a.alg(), limiter.WithClock(clock.Now),
+					limiter.WithStore(opaque{memory.New(memory.WithMaxKeys(4), memory.WithShards(1))}))
+				if !limiter.TakesCellPath(short) || limiter.TakesCellPath(batch) {
+					t.Fatal("the limiters do not take the paths compared")
+				}
+				capacity := a.alg().Limits()[0].Capacity()
+				keys := []string{"a", "b", "c", "d", "e", ""}
+				for step := range 400 {
+					if rng.IntN(3) == 0 {
+						clock.Advance(time.Duration(rng.Int64N(int64(a.span))))
+					}
+					key := keys[rng.IntN(len(keys))]
+					n := 1 + rng.Int64N(capacity+1) // sometimes above capacity: an error
+					if rng.IntN(4) != 0 {
+						n = 1
+					}
+					var got, want limiter.Result
+					var gotErr, wantErr error
+					switch rng.IntN(10) {
+					case 0:
+						got, gotErr = short.Peek(ctx, key)
+						want, wantErr = batch.Peek(ctx, key)
+					case 1:
+						gotErr, wantErr = short.Reset(ctx, key), batch.Reset(ctx, key)
+					default:
+						got, gotErr = short.AllowN(ctx, key, n)
+						want, wantErr = batch.AllowN(ctx, key, n)
+					}
+					if got != want || (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+						t.Fatalf("step %d, key %q, n %d: short path %+v, %v; batch path %+v, %v", step, key, n, got, gotErr, want, wantErr)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestCellPathClosedStore: the short path reports a closed store as the
+// batch path does.
+func TestCellPathClosedStore(t *testing.T) {
+	for _, name := range []string{"memory", "hybrid"} {
+		t.Run(name, func(t *testing.T) {
+			var s store.Store = memory.New()
+			if name == "hybrid" {
+				s = hybrid.New(nil)
+			}
+			lim := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(10)), limiter.WithStore(s))
+			if !limiter.TakesCellPath(lim) {
+				t.Fatal("short path not taken")
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := lim.Allow(context.Background(), "k"); !errors.Is(err, store.ErrClosed) {
+				t.Fatalf("Allow on a closed store: %v; want store.ErrClosed", err)
+			}
+		})
+	}
+}
