@@ -12,6 +12,7 @@ import (
 type Sliding struct {
 	limits []limiter.Limit
 	cur    windows
+	per    []divider // by each own limit's period (zero when not positive)
 }
 
 var _ limiter.Algorithm = (*Sliding)(nil)
@@ -32,7 +33,13 @@ var _ limiter.Algorithm = (*Sliding)(nil)
 // previous window the estimate is exact. It may deny early when the previous
 // window's requests came early in it.
 func SlidingWindow(limits ...limiter.Limit) *Sliding {
-	return &Sliding{limits: append([]limiter.Limit(nil), limits...)}
+	a := &Sliding{limits: append([]limiter.Limit(nil), limits...), per: make([]divider, len(limits))}
+	for i, l := range limits {
+		if l.Period > 0 { // else invalid: Check reports it to limiter.New
+			a.per[i] = newDivider(int64(l.Period))
+		}
+	}
+	return a
 }
 
 // Name implements limiter.Algorithm.
@@ -51,12 +58,15 @@ type slidingWindow struct {
 	weight  int64 // previous window's weight, ppm
 }
 
-func slidingAt(idx, start, now int64, period time.Duration) slidingWindow {
+// per, when not nil, divides by period.
+func slidingAt(idx, start, now int64, period time.Duration, per *divider) slidingWindow {
 	e := max(now, 0) - start
 	p := int64(period)
 	// (p−e)×1e6/p without overflow: p ≤ 2^63/1e6 for periods up to ~106 days.
 	var w int64
-	if p <= math.MaxInt64/1_000_000 {
+	if p <= math.MaxInt64/1_000_000 && per != nil {
+		w = per.div((p - e) * 1e6)
+	} else if p <= math.MaxInt64/1_000_000 {
 		w = (p - e) * 1e6 / p
 	} else {
 		w = int64(float64(p-e) / float64(p) * 1e6)
@@ -68,7 +78,11 @@ func slidingAt(idx, start, now int64, period time.Duration) slidingWindow {
 func (a *Sliding) Plan(b *store.Batch, r *limiter.Request) {
 	for i, l := range r.Limits {
 		idx, start := a.cur.of(i, a.limits, r.Now, l.Period)
-		g := slidingAt(idx, start, r.Now, l.Period)
+		var per *divider
+		if i < len(a.limits) && a.limits[i].Period == l.Period {
+			per = &a.per[i]
+		}
+		g := slidingAt(idx, start, r.Now, l.Period, per)
 		op := b.NewOp()
 		op.Kind = store.Add
 		op.Key.Namespace, op.Key.Caller, op.Key.Window = r.Namespaces[i], r.Caller, g.idx
@@ -115,7 +129,7 @@ type slidingCell Sliding
 func (c *slidingCell) CellOp(now, n int64) (window, weight, delta, floor, ceil, ttl int64) {
 	l := c.limits[0]
 	idx, start := c.cur.of(0, c.limits, now, l.Period)
-	g := slidingAt(idx, start, now, l.Period)
+	g := slidingAt(idx, start, now, l.Period, &c.per[0])
 	return g.idx, g.weight, n, 0, l.Count, 2*int64(l.Period) - g.elapsed
 }
 

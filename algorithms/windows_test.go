@@ -72,3 +72,21 @@ func TestDivider(t *testing.T) {
 		}
 	}
 }
+
+// TestSlidingWeightDivider: the previous window's weight comes out the same
+// with the precomputed divider of an own limit as with a division.
+func TestSlidingWeightDivider(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	periods := []time.Duration{time.Nanosecond, time.Second, time.Minute, 24 * time.Hour, 100 * 24 * time.Hour, 107 * 24 * time.Hour, math.MaxInt64 / 1_000_000}
+	for _, p := range periods {
+		per := newDivider(int64(p))
+		for range 5000 {
+			now := rng.Int64N(math.MaxInt64 / 2)
+			idx, start := windowOf(now, p)
+			got, want := slidingAt(idx, start, now, p, &per), slidingAt(idx, start, now, p, nil)
+			if got != want {
+				t.Fatalf("period %v, now %d: with divider %+v; want %+v", p, now, got, want)
+			}
+		}
+	}
+}
