@@ -1,6 +1,7 @@
 package algorithms
 
 import (
+	"slices"
 	"time"
 
 	"github.com/floodgate-go/floodgate/limiter"
@@ -30,8 +31,9 @@ func FixedWindow(limits ...limiter.Limit) *Fixed {
 // Name implements limiter.Algorithm.
 func (*Fixed) Name() string { return "fixed" }
 
-// Limits implements limiter.Algorithm.
-func (a *Fixed) Limits() []limiter.Limit { return a.limits }
+// Limits implements limiter.Algorithm. It returns a copy: the algorithm
+// never changes after it is built.
+func (a *Fixed) Limits() []limiter.Limit { return slices.Clone(a.limits) }
 
 // Check implements limiter.Algorithm.
 func (*Fixed) Check(limits []limiter.Limit) error { return windowed("fixed window", limits) }
@@ -56,7 +58,7 @@ func (*Fixed) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) {
 	for i, l := range r.Limits {
 		reset := b.Ops[i].TTL // Plan set it to the window's end
 		v := b.Results[i].Value
-		denied := !b.Applied && v+r.N > l.Count
+		denied := !b.Applied && !store.Fits(v, r.N, 0, l.Count) // v + N could wrap
 		acc.add(l, max(l.Count-v, 0), reset, denied, reset)
 	}
 }

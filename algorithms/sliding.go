@@ -1,7 +1,10 @@
 package algorithms
 
 import (
+	"fmt"
 	"math"
+	"math/bits"
+	"slices"
 	"time"
 
 	"github.com/floodgate-go/floodgate/limiter"
@@ -45,11 +48,21 @@ func SlidingWindow(limits ...limiter.Limit) *Sliding {
 // Name implements limiter.Algorithm.
 func (*Sliding) Name() string { return "sliding" }
 
-// Limits implements limiter.Algorithm.
-func (a *Sliding) Limits() []limiter.Limit { return a.limits }
+// Limits implements limiter.Algorithm. It returns a copy: the algorithm
+// never changes after it is built.
+func (a *Sliding) Limits() []limiter.Limit { return slices.Clone(a.limits) }
 
 // Check implements limiter.Algorithm.
-func (*Sliding) Check(limits []limiter.Limit) error { return windowed("sliding window", limits) }
+func (*Sliding) Check(limits []limiter.Limit) error {
+	for _, l := range limits {
+		// A counter lives two windows; longer periods would overflow its
+		// time to live.
+		if l.Period > math.MaxInt64/2 {
+			return fmt.Errorf("%w: sliding window %v: period above %v", limiter.ErrInvalidLimit, l, time.Duration(math.MaxInt64/2))
+		}
+	}
+	return windowed("sliding window", limits)
+}
 
 // slidingWindow is the geometry of one limit at one instant.
 type slidingWindow struct {
@@ -58,18 +71,23 @@ type slidingWindow struct {
 	weight  int64 // previous window's weight, ppm
 }
 
-// per, when not nil, divides by period.
+// slidingAt returns the geometry at now of the window idx starting at
+// start. per, when not nil, divides by period.
 func slidingAt(idx, start, now int64, period time.Duration, per *divider) slidingWindow {
 	e := max(now, 0) - start
 	p := int64(period)
-	// (p−e)×1e6/p without overflow: p ≤ 2^63/1e6 for periods up to ~106 days.
+	// ⌊(p−e)×1e6/p⌋, exactly. The product fits in an int64 for periods up
+	// to 2^63/1e6 ns (about 2 h 34 min); longer ones (a day) take 128 bits.
 	var w int64
-	if p <= math.MaxInt64/1_000_000 && per != nil {
+	switch {
+	case p <= math.MaxInt64/1_000_000 && per != nil:
 		w = per.div((p - e) * 1e6)
-	} else if p <= math.MaxInt64/1_000_000 {
+	case p <= math.MaxInt64/1_000_000:
 		w = (p - e) * 1e6 / p
-	} else {
-		w = int64(float64(p-e) / float64(p) * 1e6)
+	default:
+		hi, lo := bits.Mul64(uint64(p-e), 1_000_000)
+		q, _ := bits.Div64(hi, lo, uint64(p)) // q <= 1e6, so hi < p
+		w = int64(q)
 	}
 	return slidingWindow{idx: idx, elapsed: e, weight: w}
 }
@@ -110,15 +128,19 @@ func (*Sliding) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) 
 func slidingResult(l limiter.Limit, n, ttl, weight, cur, prev int64, applied bool) (remaining int64, reset, retry time.Duration) {
 	p := int64(l.Period)
 	elapsed := 2*p - ttl // Plan set TTL to two windows from the window's start
-	est := cur + store.Weighted(prev, weight)
+	used := store.Weighted(prev, weight)
 	reset = time.Duration(p - elapsed)
 	if cur > 0 {
 		reset += time.Duration(p)
 	}
-	if !applied && est+n > l.Count {
+	if !applied && !store.Fits(cur, n, used, l.Count) {
 		retry = slidingRetry(l.Count, n, cur, prev, elapsed, p) // at least 1
 	}
-	return max(l.Count-est, 0), reset, retry
+	// Count − (cur + used), without forming a sum that could wrap.
+	if remaining = l.Count - cur; remaining > 0 {
+		remaining = max(remaining-used, 0)
+	}
+	return max(remaining, 0), reset, retry
 }
 
 // slidingCell is a Sliding as a onecell.Algorithm: the limiter's short

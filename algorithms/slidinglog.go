@@ -2,6 +2,7 @@ package algorithms
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/floodgate-go/floodgate/limiter"
@@ -27,8 +28,9 @@ func SlidingLog(limit limiter.Limit) *Log {
 // Name implements limiter.Algorithm.
 func (*Log) Name() string { return "log" }
 
-// Limits implements limiter.Algorithm.
-func (a *Log) Limits() []limiter.Limit { return a.limits }
+// Limits implements limiter.Algorithm. It returns a copy: the algorithm
+// never changes after it is built.
+func (a *Log) Limits() []limiter.Limit { return slices.Clone(a.limits) }
 
 // Check implements limiter.Algorithm.
 func (*Log) Check(limits []limiter.Limit) error {

@@ -2,6 +2,7 @@ package algorithms
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/floodgate-go/floodgate/limiter"
@@ -42,8 +43,9 @@ func TokenBucket(limit limiter.Limit) *Bucket {
 // Name implements limiter.Algorithm.
 func (*Bucket) Name() string { return "bucket" }
 
-// Limits implements limiter.Algorithm.
-func (a *Bucket) Limits() []limiter.Limit { return a.limits }
+// Limits implements limiter.Algorithm. It returns a copy: the algorithm
+// never changes after it is built.
+func (a *Bucket) Limits() []limiter.Limit { return slices.Clone(a.limits) }
 
 // Check implements limiter.Algorithm.
 func (*Bucket) Check(limits []limiter.Limit) error {

@@ -2,6 +2,7 @@ package algorithms
 
 import (
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -73,20 +74,64 @@ func TestDivider(t *testing.T) {
 	}
 }
 
-// TestSlidingWeightDivider: the previous window's weight comes out the same
-// with the precomputed divider of an own limit as with a division.
-func TestSlidingWeightDivider(t *testing.T) {
+// TestSlidingWeightExact: the previous window's weight is ⌊(p−e)×1e6/p⌋
+// exactly, computed with big integers here, for periods drawn across the
+// divider's range (up to 2^63/1e6 ns, about 2 h 34 min) and beyond it
+// (128-bit arithmetic), with and without an own limit's divider.
+func TestSlidingWeightExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	periods := []time.Duration{time.Nanosecond, time.Second, time.Minute, 24 * time.Hour, 100 * 24 * time.Hour, 107 * 24 * time.Hour, math.MaxInt64 / 1_000_000}
+	edge := int64(math.MaxInt64 / 1_000_000)
+	periods := []int64{1, 2, 3, int64(time.Second), int64(time.Minute), edge - 1, edge, edge + 1, int64(3 * time.Hour), int64(24 * time.Hour), int64(7 * 24 * time.Hour), math.MaxInt64 / 2}
+	for range 300 {
+		periods = append(periods, 1+rng.Int64N(edge), edge+1+rng.Int64N(math.MaxInt64/2-edge),
+			1_000_000*(1+rng.Int64N(math.MaxInt64/2/1_000_000))) // whole ppm steps
+	}
 	for _, p := range periods {
-		per := newDivider(int64(p))
-		for range 5000 {
-			now := rng.Int64N(math.MaxInt64 / 2)
-			idx, start := windowOf(now, p)
-			got, want := slidingAt(idx, start, now, p, &per), slidingAt(idx, start, now, p, nil)
-			if got != want {
-				t.Fatalf("period %v, now %d: with divider %+v; want %+v", p, now, got, want)
+		per := newDivider(p)
+		for k := range 200 {
+			var e int64
+			switch {
+			case k == 0:
+				e = 0
+			case k == 1:
+				e = p - 1
+			case k%2 == 0 && p >= 1_000_000:
+				// Where the weight is a whole number of ppm, or one ns
+				// either side: rounding errors show there.
+				e = min(rng.Int64N(1_000_000)*(p/1_000_000)+rng.Int64N(3)-1, p-1)
+				e = max(e, 0)
+			default:
+				e = rng.Int64N(p)
 			}
+			start := 3 * p // windows far from 0, within range for every period here
+			if p > math.MaxInt64/4 {
+				start = p
+			}
+			now := start + e
+			want := new(big.Int).Mul(big.NewInt(p-e), big.NewInt(1_000_000))
+			want.Quo(want, big.NewInt(p))
+			for _, d := range []*divider{&per, nil} {
+				got := slidingAt(start/p, start, now, time.Duration(p), d)
+				if got.weight != want.Int64() || got.elapsed != e {
+					t.Fatalf("period %d ns, elapsed %d, divider %v: weight %d, elapsed %d; want %d, %d", p, e, d != nil, got.weight, got.elapsed, want.Int64(), e)
+				}
+			}
+		}
+	}
+}
+
+// TestLimitsIsACopy: changing what Limits returns changes nothing in the
+// algorithm, so that the limiter's copy and the algorithm's own limits
+// (and what was precomputed from them) always agree.
+func TestLimitsIsACopy(t *testing.T) {
+	algs := []limiter.Algorithm{
+		FixedWindow(limiter.PerMinute(5)), SlidingWindow(limiter.PerMinute(5)),
+		TokenBucket(limiter.PerMinute(5)), SlidingLog(limiter.PerMinute(5)),
+	}
+	for _, a := range algs {
+		a.Limits()[0] = limiter.PerHour(1)
+		if got := a.Limits()[0]; got != limiter.PerMinute(5) {
+			t.Errorf("%s: after changing what Limits returned, Limits()[0] = %v; want 5/1m", a.Name(), got)
 		}
 	}
 }

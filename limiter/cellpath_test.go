@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -67,7 +68,8 @@ func TestCellPathTaken(t *testing.T) {
 
 // TestCellPathMatchesBatchPath runs random decisions through a limiter on
 // the short path and one on the batch path, on one clock, and requires the
-// same results and errors step for step.
+// same results and errors step for step, and the same store counters, key
+// count and sweeps.
 func TestCellPathMatchesBatchPath(t *testing.T) {
 	algs := []struct {
 		name string
@@ -76,8 +78,11 @@ func TestCellPathMatchesBatchPath(t *testing.T) {
 	}{
 		{"fixed/second", func() limiter.Algorithm { return algorithms.FixedWindow(limiter.PerSecond(5)) }, 400 * time.Millisecond},
 		{"fixed/minute", func() limiter.Algorithm { return algorithms.FixedWindow(limiter.PerMinute(50)) }, 10 * time.Second},
+		{"fixed/huge count", func() limiter.Algorithm { return algorithms.FixedWindow(limiter.Per(math.MaxInt64, time.Minute)) }, 10 * time.Second},
 		{"sliding/second", func() limiter.Algorithm { return algorithms.SlidingWindow(limiter.PerSecond(5)) }, 400 * time.Millisecond},
 		{"sliding/day", func() limiter.Algorithm { return algorithms.SlidingWindow(limiter.PerDay(100)) }, 2 * time.Hour},
+		{"sliding/large count", func() limiter.Algorithm { return algorithms.SlidingWindow(limiter.PerSecond(3_000_000)) }, 300 * time.Millisecond},
+		{"sliding/huge count", func() limiter.Algorithm { return algorithms.SlidingWindow(limiter.Per(math.MaxInt64, time.Minute)) }, 10 * time.Second},
 		{"bucket", func() limiter.Algorithm { return algorithms.TokenBucket(limiter.PerSecond(10).WithBurst(4)) }, 300 * time.Millisecond},
 		{"bucket/slow", func() limiter.Algorithm { return algorithms.TokenBucket(limiter.PerHour(3)) }, 30 * time.Minute},
 	}
@@ -86,40 +91,73 @@ func TestCellPathMatchesBatchPath(t *testing.T) {
 		for seed := range uint64(40) {
 			t.Run(fmt.Sprintf("%s/seed=%d", a.name, seed), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(seed, 99))
-				clock := storetest.NewClock(epoch.Add(time.Duration(rng.Int64N(int64(24 * time.Hour)))))
+				start := epoch.Add(time.Duration(rng.Int64N(int64(24 * time.Hour))))
+				if seed%4 == 0 {
+					start = time.Unix(0, 0).Add(-time.Duration(rng.Int64N(int64(time.Hour)))) // before 1970, crossing it
+				}
+				clock := storetest.NewClock(start)
 				// Small key bounds, so that eviction is part of the run.
-				short := mustNew(t, a.alg(), limiter.WithClock(clock.Now),
-					limiter.WithStore(memory.New(memory.WithMaxKeys(4), memory.WithShards(1))))
-				batch := mustNew(t, a.alg(), limiter.WithClock(clock.Now),
-					limiter.WithStore(opaque{memory.New(memory.WithMaxKeys(4), memory.WithShards(1))}))
+				newStore := func() *memory.Store { return memory.New(memory.WithMaxKeys(4), memory.WithShards(1)) }
+				shortStore, batchStore := newStore(), newStore()
+				short := mustNew(t, a.alg(), limiter.WithClock(clock.Now), limiter.WithStore(shortStore))
+				batch := mustNew(t, a.alg(), limiter.WithClock(clock.Now), limiter.WithStore(opaque{batchStore}))
 				if !limiter.TakesCellPath(short) || limiter.TakesCellPath(batch) {
 					t.Fatal("the limiters do not take the paths compared")
 				}
-				capacity := a.alg().Limits()[0].Capacity()
+				lim := a.alg().Limits()[0]
 				keys := []string{"a", "b", "c", "d", "e", ""}
 				for step := range 400 {
-					if rng.IntN(3) == 0 {
+					switch rng.IntN(6) {
+					case 0:
 						clock.Advance(time.Duration(rng.Int64N(int64(a.span))))
+					case 1: // onto the next window edge, 1 ns either side, or up to 2 µs before it (the sliding weight's last ppm)
+						now := clock.Now().UnixNano()
+						p := int64(lim.Period)
+						next := (now/p + 1) * p
+						if now < 0 {
+							next = 0 // windows are clamped to the epoch
+						}
+						offset := rng.Int64N(3) - 1
+						if rng.IntN(2) == 0 {
+							offset = -1 - rng.Int64N(2000)
+						}
+						clock.Set(time.Unix(0, next+offset))
 					}
 					key := keys[rng.IntN(len(keys))]
-					n := 1 + rng.Int64N(capacity+1) // sometimes above capacity: an error
-					if rng.IntN(4) != 0 {
-						n = 1
+					n := int64(1)
+					switch rng.IntN(5) {
+					case 0:
+						n = 1 + rng.Int64N(min(lim.Capacity(), math.MaxInt64-1)+1) // up to capacity + 1: an error
+					case 1:
+						n = lim.Capacity()
 					}
 					var got, want limiter.Result
 					var gotErr, wantErr error
+					decided := true
 					switch rng.IntN(10) {
 					case 0:
 						got, gotErr = short.Peek(ctx, key)
 						want, wantErr = batch.Peek(ctx, key)
 					case 1:
 						gotErr, wantErr = short.Reset(ctx, key), batch.Reset(ctx, key)
+						decided = false
 					default:
 						got, gotErr = short.AllowN(ctx, key, n)
 						want, wantErr = batch.AllowN(ctx, key, n)
 					}
 					if got != want || (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
-						t.Fatalf("step %d, key %q, n %d: short path %+v, %v; batch path %+v, %v", step, key, n, got, gotErr, want, wantErr)
+						t.Fatalf("step %d at %v, key %q, n %d: short path %+v, %v; batch path %+v, %v", step, clock.Now(), key, n, got, gotErr, want, wantErr)
+					}
+					if decided && gotErr == nil && !got.Allowed && got.RetryAfter <= 0 {
+						t.Fatalf("step %d: denied with RetryAfter %v; want > 0", step, got.RetryAfter)
+					}
+					if gs, ws := shortStore.Stats(), batchStore.Stats(); gs != ws {
+						t.Fatalf("step %d: short path's store %+v; batch path's %+v", step, gs, ws)
+					}
+					if step%50 == 49 {
+						if g, w := shortStore.Sweep(), batchStore.Sweep(); g != w {
+							t.Fatalf("step %d: Sweep freed %d keys after the short path, %d after the batch path", step, g, w)
+						}
 					}
 				}
 			})
@@ -143,8 +181,9 @@ func TestCellPathClosedStore(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := lim.Allow(context.Background(), "k"); !errors.Is(err, store.ErrClosed) {
-				t.Fatalf("Allow on a closed store: %v; want store.ErrClosed", err)
+			_, err := lim.Allow(context.Background(), "k")
+			if want := "limiter: " + store.ErrClosed.Error(); !errors.Is(err, store.ErrClosed) || err.Error() != want {
+				t.Fatalf("Allow on a closed store: %v; want %q, wrapping store.ErrClosed", err, want)
 			}
 		})
 	}

@@ -224,7 +224,9 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, re
 		return l.inputError(key, n)
 	}
 	if l.cellAlg != nil {
-		return l.decideCell(key, n, peek, res)
+		if done, err := l.decideCell(key, n, peek, res); done {
+			return err
+		}
 	}
 	s := l.pool.Get().(*scratch)
 	r := &s.req
@@ -256,19 +258,24 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, re
 }
 
 // decideCell is decide for a one-cell decision: the same store op and
-// Result, passed as integers instead of through a batch.
-func (l *Limiter) decideCell(key string, n int64, peek bool, res *Result) error {
+// Result, passed as integers instead of through a batch. It reports false,
+// having done nothing, for an op the batch path would refuse (which valid
+// limits never produce), so that the batch path reports it.
+func (l *Limiter) decideCell(key string, n int64, peek bool, res *Result) (bool, error) {
 	now := l.nowNano()
 	window, weight, delta, floor, ceil, ttl := l.cellAlg.CellOp(now, n)
+	if ttl <= 0 || uint64(weight) > 1e6 {
+		return false, nil
+	}
 	v, prior, applied, err := l.cells.AddCell(l.namespaces[0], key, window, weight, delta, floor, ceil, ttl, now, peek)
 	if err != nil {
-		return fmt.Errorf("limiter: %w", err)
+		return true, fmt.Errorf("limiter: %w", err)
 	}
 	remaining, reset, retry := l.cellAlg.CellResult(now, n, weight, ttl, v, prior, applied)
 	res.Allowed, res.Remaining = applied, remaining
 	res.Limit = l.limits[0]
 	res.ResetAfter, res.RetryAfter = time.Duration(reset), time.Duration(retry)
-	return nil
+	return true, nil
 }
 
 // inputError explains why key or n was refused by decide's quick check.

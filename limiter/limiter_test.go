@@ -3,6 +3,7 @@ package limiter_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -136,6 +137,7 @@ func TestBadInput(t *testing.T) {
 		{"two limits for a bucket", &twoLimitBucket{}, nil, limiter.ErrInvalidLimit},
 		{"too fast a bucket", algorithms.TokenBucket(limiter.Per(10, 5)), nil, limiter.ErrInvalidLimit},
 		{"huge sliding log", algorithms.SlidingLog(limiter.PerMinute(1 << 22)), nil, limiter.ErrInvalidLimit},
+		{"sliding window period too long for its counters' lifetime", algorithms.SlidingWindow(limiter.Per(1, time.Duration(math.MaxInt64))), nil, limiter.ErrInvalidLimit},
 		{"nil algorithm", nil, nil, limiter.ErrInvalidOption},
 		{"nil store", algorithms.FixedWindow(limiter.PerMinute(5)), []limiter.Option{limiter.WithStore(nil)}, limiter.ErrInvalidOption},
 		{"nil clock", algorithms.FixedWindow(limiter.PerMinute(5)), []limiter.Option{limiter.WithClock(nil)}, limiter.ErrInvalidOption},
