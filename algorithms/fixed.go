@@ -75,9 +75,12 @@ func (c *fixedCell) CellOp(now, n int64) (window, weight, delta, floor, ceil, tt
 
 // CellResult is Decide for CellOp's op: ttl is the op's, value and
 // applied its outcome.
-func (c *fixedCell) CellResult(_, _, _, ttl, value, _ int64, applied bool) (remaining, reset, retry int64) {
-	if !applied {
-		retry = ttl // one op: not applied means this limit denied
+func (c *fixedCell) CellResult(_, n, _, ttl, value, _ int64, applied bool) (remaining, reset, retry int64) {
+	// As in Decide: the limit denied when n does not fit its count. (A
+	// store may refuse n for another reason, such as the hybrid store's
+	// fair share near a limit; the Result then has no RetryAfter.)
+	if !applied && !store.Fits(value, n, 0, c.limits[0].Count) {
+		retry = ttl
 	}
 	return max(c.limits[0].Count-value, 0), ttl, retry
 }

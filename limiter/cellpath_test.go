@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/floodgate-go/floodgate/algorithms"
+	"github.com/floodgate-go/floodgate/internal/redistest"
 	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/hybrid"
 	"github.com/floodgate-go/floodgate/store/memory"
+	"github.com/floodgate-go/floodgate/store/redis"
 	"github.com/floodgate-go/floodgate/store/storetest"
 )
 
@@ -50,6 +52,24 @@ func TestCellPathTaken(t *testing.T) {
 		{"opaque store", algorithms.FixedWindow(minute), []limiter.Option{limiter.WithStore(opaque{memory.New()})}, false},
 		{"embedding algorithm", overridden{algorithms.FixedWindow(minute)}, nil, false},
 	}
+	c, _, _ := redistest.Client(t)
+	passAll := hybrid.New(opaque{memory.New()}) // a remote that cannot sync: every batch goes to it
+	t.Cleanup(func() { _ = passAll.Close() })
+	remote := func(opts ...hybrid.Option) limiter.Option {
+		h := hybrid.New(redis.New(c, redis.WithPrefix(redistest.Prefix(t))), append(opts, hybrid.WithoutFlusher())...)
+		t.Cleanup(func() { _ = h.Close() })
+		return limiter.WithStore(h)
+	}
+	tests = append(tests, []struct {
+		name string
+		alg  limiter.Algorithm
+		opts []limiter.Option
+		want bool
+	}{
+		{"fixed/hybrid relaxed over Redis", algorithms.FixedWindow(minute), []limiter.Option{remote()}, true},
+		{"fixed/hybrid strict over Redis", algorithms.FixedWindow(minute), []limiter.Option{remote(hybrid.Strict())}, false},
+		{"fixed/hybrid over a remote that cannot sync", algorithms.FixedWindow(minute), []limiter.Option{limiter.WithStore(passAll)}, false},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lim := mustNew(t, tt.alg, tt.opts...)
@@ -186,5 +206,104 @@ func TestCellPathClosedStore(t *testing.T) {
 				t.Fatalf("Allow on a closed store: %v; want %q, wrapping store.ErrClosed", err, want)
 			}
 		})
+	}
+}
+
+// TestCellPathMatchesBatchPathHybrid is TestCellPathMatchesBatchPath for
+// the relaxed hybrid store over Redis (miniredis, or the Redis at
+// REDIS_ADDR): two processes share each side's Redis, the limiter under
+// test on one and a batch-path limiter on the other, both flushed at the
+// same steps, so that first-sight reads (a day limit), the fair share near
+// a limit and folded global counts are all part of the run. Results,
+// errors and both processes' Stats must match step for step.
+func TestCellPathMatchesBatchPathHybrid(t *testing.T) {
+	algs := []struct {
+		name string
+		alg  func() limiter.Algorithm
+		span time.Duration
+	}{
+		{"fixed/minute", func() limiter.Algorithm { return algorithms.FixedWindow(limiter.PerMinute(30)) }, 5 * time.Second},
+		{"fixed/day", func() limiter.Algorithm { return algorithms.FixedWindow(limiter.PerDay(60)) }, 30 * time.Minute},
+		{"sliding/minute", func() limiter.Algorithm { return algorithms.SlidingWindow(limiter.PerMinute(30)) }, 5 * time.Second},
+		{"bucket", func() limiter.Algorithm { return algorithms.TokenBucket(limiter.PerMinute(30).WithBurst(10)) }, 5 * time.Second},
+	}
+	ctx := context.Background()
+	for _, a := range algs {
+		for seed := range uint64(8) {
+			t.Run(fmt.Sprintf("%s/seed=%d", a.name, seed), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(seed, 7))
+				clock := storetest.NewClock(epoch.Add(time.Duration(rng.Int64N(int64(24 * time.Hour)))))
+				type side struct {
+					lim, other *limiter.Limiter
+					a, b       *hybrid.Store
+				}
+				newSide := func(short bool) side {
+					c, _, _ := redistest.Client(t)
+					prefix := redistest.Prefix(t)
+					t.Cleanup(func() { redistest.CleanupPrefix(t, c, prefix) })
+					proc := func(id string) *hybrid.Store {
+						opts := []hybrid.Option{hybrid.WithoutFlusher(), hybrid.WithProcessID(id), hybrid.WithShards(1), hybrid.WithMaxKeys(8)}
+						if seed%2 == 0 { // else flushes go by the latest decision instant the store saw
+							opts = append(opts, hybrid.WithClock(clock.Now))
+						}
+						h := hybrid.New(redis.New(c, redis.WithPrefix(prefix)), opts...)
+						t.Cleanup(func() { _ = h.Close() })
+						return h
+					}
+					sd := side{a: proc("a"), b: proc("b")}
+					var st store.Store = sd.a
+					if !short {
+						st = opaque{sd.a}
+					}
+					sd.lim = mustNew(t, a.alg(), limiter.WithClock(clock.Now), limiter.WithStore(st))
+					sd.other = mustNew(t, a.alg(), limiter.WithClock(clock.Now), limiter.WithStore(opaque{sd.b}))
+					return sd
+				}
+				short, batch := newSide(true), newSide(false)
+				if !limiter.TakesCellPath(short.lim) || limiter.TakesCellPath(batch.lim) {
+					t.Fatal("the limiters do not take the paths compared")
+				}
+				keys := []string{"a", "b", "c"}
+				for step := range 300 {
+					switch r := rng.IntN(20); {
+					case r == 0:
+						clock.Advance(time.Duration(rng.Int64N(int64(a.span))))
+					case r <= 2:
+						for _, sd := range []side{short, batch} {
+							if err := sd.a.Flush(ctx); err != nil {
+								t.Fatal(err)
+							}
+							if err := sd.b.Flush(ctx); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+					key := keys[rng.IntN(len(keys))]
+					n := int64(1 + rng.IntN(3))
+					which := func(sd side) *limiter.Limiter { return sd.lim }
+					if rng.IntN(3) == 0 {
+						which = func(sd side) *limiter.Limiter { return sd.other }
+					}
+					var got, want limiter.Result
+					var gotErr, wantErr error
+					if rng.IntN(8) == 0 {
+						got, gotErr = which(short).Peek(ctx, key)
+						want, wantErr = which(batch).Peek(ctx, key)
+					} else {
+						got, gotErr = which(short).AllowN(ctx, key, n)
+						want, wantErr = which(batch).AllowN(ctx, key, n)
+					}
+					if got != want || (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+						t.Fatalf("step %d, key %q, n %d: short path side %+v, %v; batch path side %+v, %v", step, key, n, got, gotErr, want, wantErr)
+					}
+					if g, w := short.a.Stats(), batch.a.Stats(); g != w {
+						t.Fatalf("step %d: the short path's process %+v; the batch path's %+v", step, g, w)
+					}
+					if g, w := short.b.Stats(), batch.b.Stats(); g != w {
+						t.Fatalf("step %d: the other process beside the short path %+v; beside the batch path %+v", step, g, w)
+					}
+				}
+			})
+		}
 	}
 }

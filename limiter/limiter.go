@@ -223,8 +223,10 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, re
 	if key == "" || len(key) > MaxKeyLen || n <= 0 || n > l.maxN {
 		return l.inputError(key, n)
 	}
+	var now int64 // read once: a decision handed back by the short path keeps its instant
 	if l.cellAlg != nil {
-		if done, err := l.decideCell(key, n, peek, res); done {
+		now = l.nowNano()
+		if done, err := l.decideCell(key, n, now, peek, res); done {
 			return err
 		}
 	}
@@ -237,7 +239,10 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, re
 			return err
 		}
 	}
-	r.Now = l.nowNano()
+	if l.cellAlg == nil {
+		now = l.nowNano()
+	}
+	r.Now = now
 	b := &s.batch
 	b.Reset()
 	b.Now, b.Peek = r.Now, peek
@@ -259,21 +264,25 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, re
 
 // decideCell is decide for a one-cell decision: the same store op and
 // Result, passed as integers instead of through a batch. It reports false,
-// having done nothing, for an op the batch path would refuse (which valid
-// limits never produce), so that the batch path reports it.
-func (l *Limiter) decideCell(key string, n int64, peek bool, res *Result) (bool, error) {
-	now := l.nowNano()
+// having written nothing, when the batch path must run the decision: for an
+// op the batch path would refuse (which valid limits never produce), so
+// that it reports it, and when the store needs a remote call first.
+func (l *Limiter) decideCell(key string, n, now int64, peek bool, res *Result) (bool, error) {
 	window, weight, delta, floor, ceil, ttl := l.cellAlg.CellOp(now, n)
 	if ttl <= 0 || uint64(weight) > 1e6 {
 		return false, nil
 	}
-	v, prior, applied, err := l.cells.AddCell(l.namespaces[0], key, window, weight, delta, floor, ceil, ttl, now, peek)
+	lim := &l.limits[0]
+	v, prior, applied, done, err := l.cells.AddCell(l.namespaces[0], key, window, weight, delta, floor, ceil, ttl, int64(lim.Period), now, peek)
 	if err != nil {
 		return true, fmt.Errorf("limiter: %w", err)
 	}
+	if !done {
+		return false, nil
+	}
 	remaining, reset, retry := l.cellAlg.CellResult(now, n, weight, ttl, v, prior, applied)
 	res.Allowed, res.Remaining = applied, remaining
-	res.Limit = l.limits[0]
+	res.Limit = *lim
 	res.ResetAfter, res.RetryAfter = time.Duration(reset), time.Duration(retry)
 	return true, nil
 }

@@ -10,6 +10,12 @@
 // the algorithms and the memory store check that they do.
 package onecell
 
+import (
+	"time"
+
+	"github.com/floodgate-go/floodgate/store"
+)
+
 // Store runs a single Add op, as a batch of that one op would run through
 // the store's Do.
 type Store interface {
@@ -19,9 +25,27 @@ type Store interface {
 	// and peek is false it writes the sum, to live ttl ns from now. It
 	// returns the cell's value (max(value, floor), plus n when it fits), the
 	// prior cell's value (0 when weight is 0) and whether n fit. caller is
-	// not empty, n and ttl are positive, weight is at most 1e6, and now is
-	// the decision's instant in Unix ns.
-	AddCell(ns, caller string, window, weight, n, floor, ceil, ttl, now int64, peek bool) (value, prior int64, applied bool, err error)
+	// not empty, n and ttl are positive, weight is at most 1e6, period is
+	// the limit's (a hint, as store.Op.Period), and now is the decision's
+	// instant in Unix ns.
+	//
+	// done is false, with nothing written, when the store cannot decide
+	// here and now (the hybrid store must first read the cell from its
+	// remote): the caller then runs the decision as a batch.
+	AddCell(ns, caller string, window, weight, n, floor, ceil, ttl, period, now int64, peek bool) (value, prior int64, applied, done bool, err error)
+}
+
+// Fill sets *op to the Add op of AddCell's arguments, for stores that run
+// it through their batch code.
+func Fill(op *store.Op, ns, caller string, window, weight, n, floor, ceil, ttl, period int64) {
+	op.Kind = store.Add
+	op.Key.Namespace, op.Key.Caller, op.Key.Window = ns, caller, window
+	op.N, op.Floor, op.Ceil = n, floor, ceil
+	op.TTL, op.Period = time.Duration(ttl), time.Duration(period)
+	if weight > 0 {
+		op.Prior.Namespace, op.Prior.Caller, op.Prior.Window = ns, caller, window-1
+		op.PriorWeight = weight
+	}
 }
 
 // Algorithm is an algorithm that decides under its single static limit

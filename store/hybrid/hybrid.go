@@ -20,16 +20,53 @@ import (
 
 var _ store.Store = (*Store)(nil)
 
-// A Store with no remote is its memory store: the limiter's short path
-// for one-cell decisions goes straight to it. (Close closes that store,
-// so the short path sees a closed Store as closed.)
+// The limiter's short path for one-cell decisions (internal/onecell). A
+// Store with no remote is its memory store, so the path goes straight to
+// it (Close closes that store, so the path sees a closed Store as closed).
+// A relaxed Store over a remote that syncs runs the op through the same
+// code as a batch of it. Strict mode keeps the batch path: leases are
+// taken on the decision path.
 func init() {
 	onecell.RegisterStore(func(s any) (onecell.Store, bool) {
-		if h, ok := s.(*Store); ok && h.local != nil {
+		h, ok := s.(*Store)
+		switch {
+		case !ok:
+			return nil, false
+		case h.local != nil:
 			return onecell.StoreOf(h.local)
+		case h.strict || h.passAll:
+			return nil, false
 		}
-		return nil, false
+		return (*relaxedCells)(h), true
 	})
+}
+
+// relaxedCells is a relaxed Store as a onecell.Store.
+type relaxedCells Store
+
+// AddCell implements onecell.Store: Do with a batch of one Add op, kept on
+// the stack. It is not done, having written nothing, when the cell must
+// first be read from the remote: Do, on the batch path, makes that call.
+func (c *relaxedCells) AddCell(ns, caller string, window, weight, n, floor, ceil, ttl, period, now int64, peek bool) (int64, int64, bool, bool, error) {
+	s := (*Store)(c)
+	if s.closed.Load() {
+		return 0, 0, false, true, store.ErrClosed
+	}
+	var ops [1]store.Op
+	var res [1]store.Result
+	onecell.Fill(&ops[0], ns, caller, window, weight, n, floor, ceil, ttl, period)
+	b := store.Batch{Now: now, Peek: peek, Ops: ops[:], Results: res[:]}
+	sh, hc := s.shardHash(caller)
+	sh.mu.Lock()
+	if now > sh.now {
+		sh.now = now
+	}
+	need := s.evalRelaxed(sh, &b, hc, !peek) // fetch as Do's first attempt does
+	sh.mu.Unlock()
+	if need != needNothing {
+		return 0, 0, false, false, nil
+	}
+	return res[0].Value, res[0].Prior, b.Applied, true, nil
 }
 
 // Store is the hybrid write-behind store: decisions from process memory,

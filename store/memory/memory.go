@@ -238,19 +238,13 @@ func init() {
 
 // AddCell implements onecell.Store: Do with a batch of one Add op, without
 // the batch.
-func (c *cells) AddCell(ns, caller string, window, weight, n, floor, ceil, ttl, now int64, peek bool) (int64, int64, bool, error) {
+func (c *cells) AddCell(ns, caller string, window, weight, n, floor, ceil, ttl, period, now int64, peek bool) (int64, int64, bool, bool, error) {
 	s := (*Store)(c)
 	if s.closed.Load() {
-		return 0, 0, false, store.ErrClosed
+		return 0, 0, false, true, store.ErrClosed
 	}
 	var op store.Op
-	op.Kind = store.Add
-	op.Key.Namespace, op.Key.Caller, op.Key.Window = ns, caller, window
-	op.N, op.Floor, op.Ceil, op.TTL = n, floor, ceil, time.Duration(ttl)
-	if weight > 0 {
-		op.Prior.Namespace, op.Prior.Caller, op.Prior.Window = ns, caller, window-1
-		op.PriorWeight = weight
-	}
+	onecell.Fill(&op, ns, caller, window, weight, n, floor, ceil, ttl, period)
 	var r store.Result
 	sh, hc := s.shardOf(caller)
 	sh.mu.Lock()
@@ -261,7 +255,7 @@ func (c *cells) AddCell(ns, caller string, window, weight, n, floor, ceil, ttl, 
 		sh.allowed++
 	}
 	sh.mu.Unlock()
-	return r.Value, r.Prior, fits, nil
+	return r.Value, r.Prior, fits, true, nil
 }
 
 // many runs a batch of several ops and reports whether they all fit.
