@@ -188,11 +188,15 @@ func TestCellPathMatchesBatchPath(t *testing.T) {
 // TestCellPathClosedStore: the short path reports a closed store as the
 // batch path does.
 func TestCellPathClosedStore(t *testing.T) {
-	for _, name := range []string{"memory", "hybrid"} {
+	for _, name := range []string{"memory", "hybrid", "hybrid-relaxed over Redis"} {
 		t.Run(name, func(t *testing.T) {
 			var s store.Store = memory.New()
-			if name == "hybrid" {
+			switch name {
+			case "hybrid":
 				s = hybrid.New(nil)
+			case "hybrid-relaxed over Redis":
+				c, _, _ := redistest.Client(t)
+				s = hybrid.New(redis.New(c, redis.WithPrefix(redistest.Prefix(t))), hybrid.WithoutFlusher())
 			}
 			lim := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(10)), limiter.WithStore(s))
 			if !limiter.TakesCellPath(lim) {

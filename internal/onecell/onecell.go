@@ -1,13 +1,16 @@
 // Package onecell is the limiter's short path for the commonest decision:
-// one limit, kept in one counter cell, in a store in process memory.
+// one limit, kept in one counter cell, decided from process memory.
 //
 // The general path builds a [store.Batch], runs it through the store's Do
 // and reads the result back through the algorithm. When the algorithm's
-// decision is a single Add (fixed window, token bucket) and the store keeps
-// its state in this process, the same decision can pass as a handful of
-// integers instead, which saves most of the work besides the clock read
-// and the lock. The two paths must give identical results; the tests of
-// the algorithms and the memory store check that they do.
+// decision is a single Add (fixed window, sliding window, token bucket)
+// and the store decides it in this process (the memory store, and the
+// hybrid store with no remote or in relaxed mode), the same decision can
+// pass as a handful of integers instead, which saves most of the work
+// besides the clock read and the lock. The two paths must give identical
+// results: the limiter's tests run both on random decisions, on the memory
+// store and on the relaxed hybrid store over Redis, and compare them step
+// by step.
 package onecell
 
 import (

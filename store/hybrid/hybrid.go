@@ -23,8 +23,8 @@ var _ store.Store = (*Store)(nil)
 // The limiter's short path for one-cell decisions (internal/onecell). A
 // Store with no remote is its memory store, so the path goes straight to
 // it (Close closes that store, so the path sees a closed Store as closed).
-// A relaxed Store over a remote that syncs runs the op through the same
-// code as a batch of it. Strict mode keeps the batch path: leases are
+// A relaxed Store over a remote that syncs (a store.Syncer, such as the
+// Redis store) runs the op through the same code as a batch of it. Strict mode keeps the batch path: leases are
 // taken on the decision path.
 func init() {
 	onecell.RegisterStore(func(s any) (onecell.Store, bool) {
@@ -45,8 +45,10 @@ func init() {
 type relaxedCells Store
 
 // AddCell implements onecell.Store: Do with a batch of one Add op, kept on
-// the stack. It is not done, having written nothing, when the cell must
-// first be read from the remote: Do, on the batch path, makes that call.
+// the stack. It is not done when the cell must first be read from the
+// remote: Do, on the batch path, makes that call. It has then changed no
+// more than Do's first attempt would (an expired cell freed, the shard's
+// latest instant), nothing a decision counts or sends.
 func (c *relaxedCells) AddCell(ns, caller string, window, weight, n, floor, ceil, ttl, period, now int64, peek bool) (int64, int64, bool, bool, error) {
 	s := (*Store)(c)
 	if s.closed.Load() {
