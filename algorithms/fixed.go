@@ -66,7 +66,7 @@ func (*Fixed) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) {
 // fixedCell is a Fixed as a onecell.Algorithm: the limiter's short path.
 type fixedCell Fixed
 
-// CellOp is Plan for a's single limit without a batch.
+// CellOp is Plan for c's single limit without a batch.
 func (c *fixedCell) CellOp(now, n int64) (window, weight, delta, floor, ceil, ttl int64) {
 	l := c.limits[0]
 	idx, start := c.cur.of(0, c.limits, now, l.Period)
