@@ -406,15 +406,18 @@ func (s *Store) Close() error {
 // Shutdown is Close with the caller's context bounding the final flush.
 func (s *Store) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
+		if s.local != nil {
+			// No remote: nothing to flush. Closing the memory store first
+			// closes the limiter's short path, which goes straight to it,
+			// at the same instant as Do.
+			s.local.Close()
+		}
 		s.closed.Store(true)
 		if s.stop != nil {
 			close(s.stop)
 			<-s.done
 		}
 		s.closeErr = s.flush(ctx, true)
-		if s.local != nil {
-			s.local.Close()
-		}
 	})
 	return s.closeErr
 }
