@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floodgate-go/floodgate/internal/batchtest"
 	"github.com/floodgate-go/floodgate/internal/keytable"
 	"github.com/floodgate-go/floodgate/store"
 )
@@ -42,35 +43,14 @@ func TestRememberedLookupsChangeNothing(t *testing.T) {
 		now := int64(1e12)
 		for step := range 300 {
 			now += rng.Int64N(int64(3 * time.Second))
-			caller := fmt.Sprint("c", rng.IntN(4))
-			var ba store.Batch
-			ba.Now, ba.Peek = now, rng.IntN(6) == 0
-			used := map[store.Key]bool{}
-			for range 1 + rng.IntN(3) {
-				op := store.Op{Kind: store.Add, N: 1 + rng.Int64N(2), Ceil: 3 + rng.Int64N(5), TTL: time.Duration(1+rng.IntN(5)) * time.Second}
-				op.Key = store.Key{Namespace: "n" + fmt.Sprint(rng.IntN(3)), Caller: caller, Window: rng.Int64N(2)}
-				if used[op.Key] {
-					continue
-				}
-				used[op.Key] = true
-				if rng.IntN(3) == 0 {
-					op.Prior, op.PriorWeight = store.Key{Namespace: "p", Caller: caller, Window: rng.Int64N(2)}, 500_000
-				}
-				ba.Ops = append(ba.Ops, op)
-			}
-			bb := ba
-			bb.Ops = append([]store.Op(nil), ba.Ops...)
+			ba := batchtest.Random(rng, fmt.Sprint("c", rng.IntN(4)), now)
+			bb := batchtest.Copy(ba)
 			for i := range b.shards {
 				b.shards[i].last = [2]lookup{}
 			}
 			errA, errB := a.Do(ctx, &ba), b.Do(ctx, &bb)
-			if (errA == nil) != (errB == nil) || ba.Applied != bb.Applied {
-				t.Fatalf("seed %d step %d: applied %v (%v) with remembered lookups, %v (%v) without", seed, step, ba.Applied, errA, bb.Applied, errB)
-			}
-			for i := range ba.Results {
-				if ba.Results[i] != bb.Results[i] {
-					t.Fatalf("seed %d step %d op %d: result %+v with remembered lookups, %+v without", seed, step, i, ba.Results[i], bb.Results[i])
-				}
+			if err := batchtest.Diff(&ba, &bb, errA, errB); err != nil {
+				t.Fatalf("seed %d step %d, with remembered lookups against without: %v", seed, step, err)
 			}
 			if a.Len() != b.Len() {
 				t.Fatalf("seed %d step %d: %d cells held with remembered lookups, %d without", seed, step, a.Len(), b.Len())

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floodgate-go/floodgate/internal/batchtest"
 	"github.com/floodgate-go/floodgate/internal/keytable"
 	"github.com/floodgate-go/floodgate/store"
 )
@@ -44,39 +45,14 @@ func TestRememberedLookupsChangeNothing(t *testing.T) {
 				}
 				continue
 			}
-			caller := fmt.Sprint("c", rng.IntN(4))
-			mk := func() store.Batch {
-				var bt store.Batch
-				bt.Now, bt.Peek = now, rng.IntN(6) == 0
-				used := map[store.Key]bool{}
-				for range 1 + rng.IntN(3) {
-					op := store.Op{Kind: store.Add, N: 1 + rng.Int64N(2), Ceil: 3 + rng.Int64N(5), TTL: time.Duration(1+rng.IntN(5)) * time.Second}
-					op.Key = store.Key{Namespace: "n" + fmt.Sprint(rng.IntN(3)), Caller: caller, Window: rng.Int64N(2)}
-					if used[op.Key] {
-						continue
-					}
-					used[op.Key] = true
-					if rng.IntN(3) == 0 {
-						op.Prior, op.PriorWeight = store.Key{Namespace: "p", Caller: caller, Window: rng.Int64N(2)}, 500_000
-					}
-					bt.Ops = append(bt.Ops, op)
-				}
-				return bt
-			}
-			ba := mk()
-			bb := ba
-			bb.Ops = append([]store.Op(nil), ba.Ops...)
+			ba := batchtest.Random(rng, fmt.Sprint("c", rng.IntN(4)), now)
+			bb := batchtest.Copy(ba)
 			for i := range b.shards {
 				b.shards[i].last = [2]lookup{}
 			}
 			errA, errB := a.Do(ctx, &ba), b.Do(ctx, &bb)
-			if (errA == nil) != (errB == nil) || ba.Applied != bb.Applied {
-				t.Fatalf("seed %d step %d: applied %v (%v) with remembered lookups, %v (%v) without", seed, step, ba.Applied, errA, bb.Applied, errB)
-			}
-			for i := range ba.Results {
-				if ba.Results[i] != bb.Results[i] {
-					t.Fatalf("seed %d step %d op %d: result %+v with remembered lookups, %+v without", seed, step, i, ba.Results[i], bb.Results[i])
-				}
+			if err := batchtest.Diff(&ba, &bb, errA, errB); err != nil {
+				t.Fatalf("seed %d step %d, with remembered lookups against without: %v", seed, step, err)
 			}
 			if a.Len() != b.Len() {
 				t.Fatalf("seed %d step %d: %d keys held with remembered lookups, %d without", seed, step, a.Len(), b.Len())
