@@ -22,10 +22,11 @@ var _ store.Store = (*Store)(nil)
 
 // The limiter's short path for one-cell decisions (internal/onecell). A
 // Store with no remote is its memory store, so the path goes straight to
-// it (Close closes that store, so the path sees a closed Store as closed).
-// A relaxed Store over a remote that syncs (a store.Syncer, such as the
-// Redis store) runs the op through the same code as a batch of it. Strict mode keeps the batch path: leases are
-// taken on the decision path.
+// it (Close closes that store first, so the path sees the Store closed
+// when Do does). A relaxed Store over a remote that syncs (a store.Syncer,
+// such as the Redis store) runs the op through the same code as a batch of
+// it. Strict mode keeps the batch path: it takes leases on the decision
+// path.
 func init() {
 	onecell.RegisterStore(func(s any) (onecell.Store, bool) {
 		h, ok := s.(*Store)
