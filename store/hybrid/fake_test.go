@@ -22,10 +22,10 @@ type fakeRemote struct {
 	ids      map[string][]store.SyncResult
 	beats    map[string]int64
 	syncs    int
-	applied  int    // batches applied (not answered from the id cache)
-	failNext int    // fail this many Sync calls before applying
-	dropNext int    // apply, then fail this many Sync calls (lost reply)
-	onSync   func() // called at the start of each Sync, unlocked
+	applied  int                    // batches applied (not answered from the id cache)
+	failNext int                    // fail this many Sync calls before applying
+	dropNext int                    // apply, then fail this many Sync calls (lost reply)
+	onSync   func(*store.SyncBatch) // called at the start of each Sync, unlocked
 }
 
 var (
@@ -41,7 +41,7 @@ func newFakeRemote() *fakeRemote {
 
 func (f *fakeRemote) Sync(ctx context.Context, b *store.SyncBatch) error {
 	if f.onSync != nil {
-		f.onSync()
+		f.onSync(b)
 	}
 	if err := b.Validate(); err != nil {
 		return err

@@ -395,8 +395,11 @@ func (s *Store) run() {
 // Close stops the flusher, waits for it, and flushes what is pending —
 // deltas, and in strict mode every lease given back — within the flush
 // timeout. It is idempotent and returns the final flush's error, if any;
-// afterwards Do, Reset and Flush return store.ErrClosed. It never closes
-// the remote, which belongs to the caller.
+// afterwards Do, Reset and Flush return store.ErrClosed. A decision racing
+// with Close is either in the final flush or refused with store.ErrClosed,
+// never admitted and then lost; Close waits for the lease requests and
+// first-sight reads in flight. It never closes the remote, which belongs
+// to the caller.
 func (s *Store) Close() error {
 	ctx, cancel := context.WithTimeout(stopContext{}, s.flushTimeout)
 	defer cancel()
@@ -417,6 +420,12 @@ func (s *Store) Shutdown(ctx context.Context) error {
 			close(s.stop)
 			<-s.done
 		}
+		// A decision that passed the closed check may still be waiting
+		// for a lease or a first-sight read: its answer lands in a cell,
+		// and the final flush must see it (strict: to give the lease back).
+		// Decisions check closed again under their shard's lock, so none
+		// counts anything after the final flush has visited its shard.
+		s.waitCalls()
 		s.closeErr = s.flush(ctx, true)
 	})
 	return s.closeErr

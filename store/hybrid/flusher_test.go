@@ -3,7 +3,9 @@ package hybrid_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -364,5 +366,127 @@ func TestTokenBucketWriteBehind(t *testing.T) {
 	k := store.Key{Namespace: "bucket:1s", Caller: "t"}
 	if got, want := f.value(k, hotStart), hotStart+20*int64(100*time.Millisecond); got != want {
 		t.Fatalf("remote TAT = start + %v; want start + %v", time.Duration(got-hotStart), time.Duration(want-hotStart))
+	}
+}
+
+// TestCloseRacingDecisions: decisions running while Close makes its final
+// flush either land in that flush or are refused with ErrClosed; none is
+// admitted and then lost. Both ways in are raced: Do (relaxed and strict)
+// and the limiter's one-cell short path (relaxed).
+func TestCloseRacingDecisions(t *testing.T) {
+	const limit = 1 << 40
+	now := time.Unix(0, hotStart)
+	for _, tc := range []struct {
+		name    string
+		strict  bool
+		limiter bool
+	}{
+		{"relaxed/Do", false, false},
+		{"strict/Do", true, false},
+		{"relaxed/limiter", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for round := range 30 {
+				f := newFakeRemote()
+				h := hybrid.New(f, manualOpts(tc.strict)...)
+				decide := func() (bool, error) {
+					b := &store.Batch{}
+					err := h.Do(context.Background(), decision(b, "k", hotStart, limit))
+					return b.Applied, err
+				}
+				if tc.limiter {
+					lim, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(limit)), limiter.WithStore(h),
+						limiter.WithClock(func() time.Time { return now }))
+					if err != nil {
+						t.Fatal(err)
+					}
+					decide = func() (bool, error) {
+						res, err := lim.Allow(context.Background(), "k")
+						return res.Allowed, err
+					}
+				}
+				var admitted atomic.Int64
+				var wg sync.WaitGroup
+				for range 4 {
+					wg.Go(func() {
+						for {
+							ok, err := decide()
+							if err != nil {
+								if !errors.Is(err, store.ErrClosed) {
+									t.Errorf("decision: %v; want ErrClosed or nil", err)
+								}
+								return
+							}
+							if ok {
+								admitted.Add(1)
+							}
+						}
+					})
+				}
+				for admitted.Load() < 200 {
+					runtime.Gosched()
+				}
+				if err := h.Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+				wg.Wait()
+				counted := f.value(minuteKey("k", hotStart), hotStart)
+				if tc.limiter {
+					// The limiter's own namespace: peek at it on the remote.
+					peek, err := limiter.New(algorithms.FixedWindow(limiter.PerMinute(limit)), limiter.WithStore(f.Store),
+						limiter.WithClock(func() time.Time { return now }))
+					if err != nil {
+						t.Fatal(err)
+					}
+					res, err := peek.Peek(context.Background(), "k")
+					if err != nil {
+						t.Fatal(err)
+					}
+					counted = limit - res.Remaining
+				}
+				if got := admitted.Load(); counted != got {
+					t.Fatalf("round %d: the remote counts %d after Close; %d were admitted", round, counted, got)
+				}
+			}
+		})
+	}
+}
+
+// TestCloseWaitsForLeaseInFlight: a strict decision whose lease request is
+// in flight when Close starts gets its answer folded in before the final
+// flush, which gives the lease back; the decision is refused. Without the
+// wait, the lease would land after the final flush and stay taken.
+func TestCloseWaitsForLeaseInFlight(t *testing.T) {
+	f := newFakeRemote()
+	release := make(chan struct{})
+	var once sync.Once
+	sent := make(chan struct{})
+	f.onSync = func(b *store.SyncBatch) {
+		if b.Process == "" && len(b.Items) > 0 && b.Items[0].Kind == store.SyncTake { // a decision's lease request
+			once.Do(func() { close(sent) })
+			<-release
+		}
+	}
+	h := hybrid.New(f, manualOpts(true)...)
+	decided := make(chan error, 1)
+	go func() {
+		b := &store.Batch{}
+		decided <- h.Do(context.Background(), decision(b, "k", hotStart, 100))
+	}()
+	<-sent
+	closed := make(chan error, 1)
+	go func() { closed <- h.Close() }()
+	for !errors.Is(h.Flush(context.Background()), store.ErrClosed) { // Close has marked the store closed
+		runtime.Gosched()
+	}
+	close(release)
+	if err := <-decided; !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("decision during Close = %v; want ErrClosed", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got := f.value(minuteKey("k", hotStart), hotStart); got != 0 {
+		t.Fatalf("the remote holds %d after Close; want 0 (the lease in flight given back, nothing admitted)", got)
 	}
 }

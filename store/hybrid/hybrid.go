@@ -61,6 +61,10 @@ func (c *relaxedCells) AddCell(ns, caller string, window, weight, n, floor, ceil
 	b := store.Batch{Now: now, Peek: peek, Ops: ops[:], Results: res[:]}
 	sh, hc := s.shardHash(caller)
 	sh.mu.Lock()
+	if s.closed.Load() { // under the lock: see Do
+		sh.mu.Unlock()
+		return 0, 0, false, true, store.ErrClosed
+	}
 	if now > sh.now {
 		sh.now = now
 	}
@@ -106,8 +110,10 @@ type Store struct {
 	down   atomic.Bool   // the last remote call failed: skip first-sight reads
 	closed atomic.Bool
 
-	callMu sync.Mutex
-	calls  map[string]*call // remote calls in flight on decision paths, by caller
+	callMu   sync.Mutex
+	calls    map[string]*call // remote calls in flight on decision paths, by caller
+	inflight int              // len(calls), counted down only once a call's answer is folded in
+	idle     sync.Cond        // on callMu: signalled when inflight drops to 0 after Close
 
 	flushMu sync.Mutex // one flush at a time
 	fl      flushState // guarded by flushMu
@@ -231,6 +237,7 @@ func newStore(remote store.Store, opts []Option, checked bool) (*Store, error) {
 		seed:          maphash.MakeSeed(),
 		calls:         make(map[string]*call),
 	}
+	s.idle.L = &s.callMu
 	if remote != nil {
 		sy, ok := remote.(store.Syncer)
 		if !ok {
@@ -443,6 +450,14 @@ func (s *Store) Do(ctx context.Context, b *store.Batch) error {
 	fetch := !b.Peek
 	for attempt := 0; ; attempt++ {
 		sh.mu.Lock()
+		// Checked again under the shard's lock: Close marks the store
+		// closed before its final flush takes each shard's lock, so a
+		// decision either lands in that flush or is refused, never
+		// counted after it.
+		if s.closed.Load() {
+			sh.mu.Unlock()
+			return store.ErrClosed
+		}
 		if b.Now > sh.now {
 			sh.now = b.Now
 		}
@@ -841,17 +856,37 @@ func (s *Store) fetch(ctx context.Context, sh *shard, b *store.Batch, n need) er
 			return fmt.Errorf("%w: %w", store.ErrUnavailable, ctx.Err())
 		}
 	}
+	if s.closed.Load() {
+		// Close waits for the calls in flight, so that the leases they
+		// bring are in its final flush; it starts none after that.
+		s.callMu.Unlock()
+		return store.ErrClosed
+	}
 	c := &call{done: make(chan struct{})}
 	s.calls[caller] = c
+	s.inflight++
 	s.callMu.Unlock()
 
 	c.err = s.remoteCall(ctx, sh, b, n)
 
 	s.callMu.Lock()
 	delete(s.calls, caller)
+	if s.inflight--; s.inflight == 0 {
+		s.idle.Broadcast()
+	}
 	s.callMu.Unlock()
 	close(c.done)
 	return c.err
+}
+
+// waitCalls waits until no remote call of a decision is in flight. Close
+// calls it once the store is marked closed, when no new call can start.
+func (s *Store) waitCalls() {
+	s.callMu.Lock()
+	for s.inflight > 0 {
+		s.idle.Wait()
+	}
+	s.callMu.Unlock()
 }
 
 func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n need) error {
