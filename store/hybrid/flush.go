@@ -83,6 +83,15 @@ func (s *Store) flush(ctx context.Context, final bool) error {
 		s.fl.retry = nil
 		retried = true
 	}
+	if s.strict {
+		// Lost lease requests first, so that what they were granted is in
+		// this flush's cells (a final flush gives it back). A final flush
+		// goes on without them if they fail.
+		if err := s.recoverLeases(ctx, lostPerFlush); err != nil && !final {
+			s.flushFailures.Add(1)
+			return err
+		}
+	}
 	fb := s.build(s.now(), final)
 	if retried && len(fb.sb.Items) == 0 {
 		return nil // the retry carried the heartbeat
@@ -94,6 +103,11 @@ func (s *Store) flush(ctx context.Context, final bool) error {
 	s.fold(fb)
 	return nil
 }
+
+// lostPerFlush is how many lost lease requests a flush sends again, each
+// one call, before its own batch: they are rare (one per caller whose
+// request failed), and a flush must stay short.
+const lostPerFlush = 32
 
 // send runs one flush batch against the remote.
 func (s *Store) send(ctx context.Context, fb *flushBatch) error {

@@ -111,9 +111,10 @@ type Store struct {
 	closed atomic.Bool
 
 	callMu   sync.Mutex
-	calls    map[string]*call // remote calls in flight on decision paths, by caller
-	inflight int              // len(calls), counted down only once a call's answer is folded in
-	idle     sync.Cond        // on callMu: signalled when inflight drops to 0 after Close
+	calls    map[string]*call      // remote calls in flight on decision paths, by caller
+	inflight int                   // len(calls), counted down only once a call's answer is folded in
+	idle     sync.Cond             // on callMu: signalled when inflight drops to 0 after Close
+	lost     map[string]*lostLease // strict: lease requests with no answer, by caller
 
 	flushMu sync.Mutex // one flush at a time
 	fl      flushState // guarded by flushMu
@@ -236,6 +237,7 @@ func newStore(remote store.Store, opts []Option, checked bool) (*Store, error) {
 		process:       o.process,
 		seed:          maphash.MakeSeed(),
 		calls:         make(map[string]*call),
+		lost:          make(map[string]*lostLease),
 	}
 	s.idle.L = &s.callMu
 	if remote != nil {
@@ -891,6 +893,13 @@ func (s *Store) waitCalls() {
 
 func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n need) error {
 	now := b.Now
+	if n == needLease {
+		// A lease request of this caller's that got no answer may have
+		// been granted: learn what it got first, and ask only for the rest.
+		if err := s.recoverLease(ctx, b.Ops[0].Key.Caller); err != nil {
+			return err
+		}
+	}
 	sb := &store.SyncBatch{Now: now}
 	idx := make([]int, 0, len(b.Ops))
 	sh.mu.Lock()
@@ -929,6 +938,9 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 	if err != nil {
 		if ctx.Err() == nil { // the remote failed, not the caller's context
 			s.down.Store(true)
+		}
+		if n == needLease {
+			s.loseLease(b, sh, sb, idx)
 		}
 		if n == needRead {
 			// Fail-local: start from what is known here; the next flush
@@ -971,6 +983,138 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 		}
 	}
 	sh.mu.Unlock()
+	return nil
+}
+
+// lostLease is a lease request made on a decision path that got no answer
+// (an error, a timeout): the remote may have granted it all the same. It
+// is sent again as it was, with its id, so that the remote grants it at
+// most once and says what it granted, which then joins the cells' leases:
+// before the caller's next lease request, or by a flush. Without that, a
+// grant whose reply was lost would stay taken in the remote, unspent, until
+// its window ended.
+type lostLease struct {
+	sh      *shard
+	sb      *store.SyncBatch
+	periods []time.Duration // the items' limit periods, for the cells they create
+}
+
+// maxLost bounds the lease requests kept for sending again, one per caller
+// at most: beyond it (a long outage over very many callers), a lost grant
+// stays taken in the remote until its window ends.
+const maxLost = 1024
+
+// loseLease keeps sb, a lease request for the ops idx of b that failed, to
+// be sent again. Its caller has no other lost request: recoverLease sent
+// that one before sb was built.
+func (s *Store) loseLease(b *store.Batch, sh *shard, sb *store.SyncBatch, idx []int) {
+	l := &lostLease{sh: sh, sb: sb, periods: make([]time.Duration, len(idx))}
+	for j, i := range idx {
+		l.periods[j] = b.Ops[i].Period
+	}
+	s.callMu.Lock()
+	if len(s.lost) < maxLost {
+		s.lost[b.Ops[0].Key.Caller] = l
+	}
+	s.callMu.Unlock()
+}
+
+// recoverLease sends caller's lost lease request again, if it has one, and
+// folds in what it was granted. On failure the request stays lost.
+func (s *Store) recoverLease(ctx context.Context, caller string) error {
+	s.callMu.Lock()
+	l := s.lost[caller]
+	delete(s.lost, caller)
+	s.callMu.Unlock()
+	if l == nil {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.remoteTimeout)
+	err := s.resend(cctx, l)
+	cancel()
+	if err != nil {
+		s.callMu.Lock()
+		s.lost[caller] = l
+		s.callMu.Unlock()
+	}
+	return err
+}
+
+// recoverLeases sends up to limit lost lease requests again, for a flush:
+// those of callers with no remote call in flight. It stops at the first
+// failure.
+func (s *Store) recoverLeases(ctx context.Context, limit int) error {
+	s.callMu.Lock()
+	var batch []*lostLease
+	for caller, l := range s.lost {
+		if len(batch) == limit {
+			break
+		}
+		if _, busy := s.calls[caller]; busy {
+			continue // its own decision is recovering it
+		}
+		delete(s.lost, caller)
+		batch = append(batch, l)
+	}
+	s.callMu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.flushTimeout)
+	defer cancel()
+	for i, l := range batch {
+		if err := s.resend(ctx, l); err != nil {
+			s.callMu.Lock()
+			for _, l := range batch[i:] {
+				caller := l.sb.Items[0].Key.Caller
+				if _, ok := s.lost[caller]; !ok {
+					s.lost[caller] = l
+				}
+			}
+			s.callMu.Unlock()
+			return err
+		}
+	}
+	return nil
+}
+
+// resend sends a lost lease request again and folds what it granted into
+// the cells (created if they are gone and their window is not over).
+func (s *Store) resend(ctx context.Context, l *lostLease) error {
+	sb := l.sb
+	sb.Commands = 0
+	err := s.syncer.Sync(ctx, sb)
+	s.commands.Add(int64(sb.Commands))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.down.Store(true)
+		}
+		return fmt.Errorf("hybrid: lease: %w", err)
+	}
+	s.down.Store(false)
+	sh := l.sh
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	now := max(sh.now, sb.Now)
+	for j, it := range sb.Items {
+		res := sb.Results[j]
+		if res.Granted <= 0 {
+			continue
+		}
+		c := sh.live(it.Key, now)
+		if c == nil {
+			expires := sb.Now + int64(it.TTL)
+			if expires <= now {
+				continue // the window is over: the remote cell expires with it
+			}
+			c = sh.create(it.Key, expires)
+			c.ceil, c.period = it.Ceil, l.periods[j]
+		}
+		c.synced, c.view = max(c.synced, res.Value), max(c.view, res.Value)
+		c.known = true
+		c.lease += res.Granted
+		sh.markDirty(c)
+	}
 	return nil
 }
 

@@ -122,3 +122,56 @@ func TestEightStrictStores(t *testing.T) {
 	}
 	t.Logf("lease requests on decision paths: %d for %d decisions", leases, windows*stores*goroutines*calls)
 }
+
+// TestLostLeaseRequest: a strict decision's lease request that fails may
+// still have been granted (its reply lost) or not (never applied). Either
+// way the grant is learned by sending the request again with its id: before
+// the caller's next lease request, or by a flush when the caller makes
+// none. The window then admits its whole limit, and after Close the remote
+// holds exactly what was admitted.
+func TestLostLeaseRequest(t *testing.T) {
+	const limit = 100
+	for _, tc := range []struct {
+		name   string
+		lost   func(f *fakeRemote) // arms the fault for the next Sync
+		decide bool                // the caller goes on deciding (else it goes quiet)
+	}{
+		{"reply lost/caller goes on", func(f *fakeRemote) { f.dropNext = 1 }, true},
+		{"reply lost/caller quiet", func(f *fakeRemote) { f.dropNext = 1 }, false},
+		{"never applied/caller goes on", func(f *fakeRemote) { f.failNext = 1 }, true},
+		{"never applied/caller quiet", func(f *fakeRemote) { f.failNext = 1 }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFakeRemote()
+			h := hybrid.New(f, manualOpts(true)...)
+			tc.lost(f)
+			b := &store.Batch{}
+			decision(b, "k", hotStart, limit)
+			b.Ops = b.Ops[:1]
+			if err := h.Do(ctx, b); err == nil {
+				t.Fatal("the decision whose lease request failed returned no error")
+			}
+			var admitted int64
+			if tc.decide {
+				admitted = allow(t, h, "k", hotStart, 3*limit, limit)
+				if admitted != limit {
+					t.Fatalf("admitted %d in the window after one lost lease request; want %d", admitted, limit)
+				}
+			} else {
+				if err := h.Flush(ctx); err != nil {
+					t.Fatalf("Flush: %v", err)
+				}
+				if st := h.Stats(); st.Leased == 0 {
+					t.Fatalf("Stats = %+v: the flush did not learn the lost request's grant", st)
+				}
+			}
+			if err := h.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			if got := f.value(minuteKey("k", hotStart), hotStart); got != admitted {
+				t.Fatalf("the remote holds %d after Close; want %d, the admitted count", got, admitted)
+			}
+		})
+	}
+}
