@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -488,5 +489,60 @@ func TestCloseWaitsForLeaseInFlight(t *testing.T) {
 	}
 	if got := f.value(minuteKey("k", hotStart), hotStart); got != 0 {
 		t.Fatalf("the remote holds %d after Close; want 0 (the lease in flight given back, nothing admitted)", got)
+	}
+}
+
+// frozenRemote is a remote that never answers a Sync: each waits for its
+// context, as a call to a stopped server does.
+type frozenRemote struct{ *fakeRemote }
+
+func (f frozenRemote) Sync(ctx context.Context, b *store.SyncBatch) error {
+	<-ctx.Done()
+	return errors.Join(store.ErrUnavailable, ctx.Err())
+}
+
+// TestFrozenRemoteShortDeadlines: with the remote frozen and callers whose
+// deadline is shorter than the store's remote timeout, the first new
+// caller's first-sight read waits out its deadline; the store then knows
+// the remote is down, and the next new callers decide at once, locally. A
+// caller that cancels its context does not mark the remote down.
+func TestFrozenRemoteShortDeadlines(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ctx   func() (context.Context, context.CancelFunc)
+		waits int // decisions of the 10 new callers that wait 50 ms
+	}{
+		{"deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		}, 1},
+		{"cancelled", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(50*time.Millisecond, cancel)
+			return ctx, cancel
+		}, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := hybrid.New(frozenRemote{newFakeRemote()}, hybrid.WithoutFlusher(), hybrid.WithRemoteTimeout(time.Second))
+				waited := 0
+				for i := range 10 {
+					ctx, cancel := tc.ctx()
+					start := time.Now()
+					b := &store.Batch{}
+					err := h.Do(ctx, decision(b, "new-"+strconv.Itoa(i), hotStart, 10))
+					cancel()
+					if err != nil || !b.Applied {
+						t.Fatalf("caller %d: Do = (applied %v, %v); want a local decision", i, b.Applied, err)
+					}
+					if time.Since(start) >= 50*time.Millisecond {
+						waited++
+					}
+				}
+				if waited != tc.waits {
+					t.Fatalf("%d of 10 new callers waited for the frozen remote; want %d", waited, tc.waits)
+				}
+				_ = h.Shutdown(context.Background()) // the final flush fails: the remote is frozen
+			})
+		})
 	}
 }

@@ -2,6 +2,7 @@ package hybrid
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
@@ -936,7 +937,7 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 	cancel()
 	s.commands.Add(int64(sb.Commands))
 	if err != nil {
-		if ctx.Err() == nil { // the remote failed, not the caller's context
+		if remoteFailed(ctx) {
 			s.down.Store(true)
 		}
 		if n == needLease {
@@ -984,6 +985,16 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 	}
 	sh.mu.Unlock()
 	return nil
+}
+
+// remoteFailed reports whether a remote call on ctx that failed tells
+// that the remote is down or too slow: unless the caller cancelled ctx.
+// A caller's deadline that expired first counts: the remote did not answer
+// within the time the caller gives a decision, and until a call succeeds
+// again (the next flush, at the latest), relaxed decisions skip first-sight
+// reads rather than each wait out their deadline.
+func remoteFailed(ctx context.Context) bool {
+	return !errors.Is(ctx.Err(), context.Canceled)
 }
 
 // lostLease is a lease request made on a decision path that got no answer
@@ -1086,7 +1097,7 @@ func (s *Store) resend(ctx context.Context, l *lostLease) error {
 	err := s.syncer.Sync(ctx, sb)
 	s.commands.Add(int64(sb.Commands))
 	if err != nil {
-		if ctx.Err() == nil {
+		if remoteFailed(ctx) {
 			s.down.Store(true)
 		}
 		return fmt.Errorf("hybrid: lease: %w", err)
