@@ -24,6 +24,14 @@ type Syncer interface {
 	// SyncTake items, the grants of the first time. A syncer that splits a
 	// batch into groups applies each group at most once.
 	//
+	// Reset epochs: the syncer's Reset of a cell that holds a value
+	// advances the cell's epoch, which outlives the value until the cell
+	// would have expired. Each result reports its cell's epoch, and an
+	// item whose Epoch is not its cell's current one has its Floor
+	// ignored (taken as 0): a floor that a process computed from its view
+	// of the cell before someone reset it must not bring the reset value
+	// back.
+	//
 	// Errors: a contract violation wraps ErrInvalidBatch; a backend failure
 	// wraps ErrUnavailable, in which case some groups may have been applied
 	// (send the same batch, same ID, again to finish it); after Close,
@@ -64,7 +72,15 @@ type SyncItem struct {
 	// TTL is the cell's lifetime after a write; it must be positive when
 	// the item may write (N != 0).
 	TTL time.Duration
+	// Epoch is the cell's reset epoch Floor assumes: the Epoch of the last
+	// result seen for the cell. When the cell has been reset since, Floor
+	// is ignored (see Syncer). AnyEpoch marks a Floor that holds whatever
+	// the epoch: one that does not come from a view of the cell.
+	Epoch int64
 }
+
+// AnyEpoch is the [SyncItem.Epoch] of a Floor that is never ignored.
+const AnyEpoch = -1
 
 // SyncResult is the outcome of one [SyncItem].
 type SyncResult struct {
@@ -72,6 +88,9 @@ type SyncResult struct {
 	Value int64
 	// Granted is what a SyncTake reserved (0 for SyncAdd).
 	Granted int64
+	// Epoch is the cell's reset epoch: how many times it was reset while
+	// it held a value (0 when never, or when that is forgotten).
+	Epoch int64
 }
 
 // SyncBatch is one call to [Syncer.Sync]: the work of one flush, or one

@@ -21,6 +21,7 @@ type fakeRemote struct {
 	mu       sync.Mutex
 	ids      map[string][]store.SyncResult
 	beats    map[string]int64
+	epochs   map[store.Key]int64 // reset epochs (see store.Syncer)
 	syncs    int
 	applied  int                    // batches applied (not answered from the id cache)
 	failNext int                    // fail this many Sync calls before applying
@@ -36,7 +37,8 @@ var (
 var errFake = errors.New("fake: connection refused")
 
 func newFakeRemote() *fakeRemote {
-	return &fakeRemote{Store: memory.New(), ids: map[string][]store.SyncResult{}, beats: map[string]int64{}}
+	return &fakeRemote{Store: memory.New(), ids: map[string][]store.SyncResult{}, beats: map[string]int64{},
+		epochs: map[store.Key]int64{}}
 }
 
 func (f *fakeRemote) Sync(ctx context.Context, b *store.SyncBatch) error {
@@ -68,6 +70,9 @@ func (f *fakeRemote) Sync(ctx context.Context, b *store.SyncBatch) error {
 	}
 	if cached, ok := f.ids[b.ID]; ok && b.ID != "" {
 		b.Results = append(b.Results[:0], cached...)
+		for i := range b.Results {
+			b.Results[i].Epoch = f.epochs[b.Items[i].Key]
+		}
 		return nil
 	}
 	b.Results = b.Results[:0]
@@ -98,6 +103,15 @@ func (f *fakeRemote) add(ctx context.Context, now int64, it store.SyncItem, n, f
 }
 
 func (f *fakeRemote) apply(ctx context.Context, now int64, it store.SyncItem) store.SyncResult {
+	r := f.applyAt(ctx, now, it)
+	r.Epoch = f.epochs[it.Key]
+	return r
+}
+
+func (f *fakeRemote) applyAt(ctx context.Context, now int64, it store.SyncItem) store.SyncResult {
+	if it.Epoch != store.AnyEpoch && it.Epoch != f.epochs[it.Key] {
+		it.Floor = 0 // a floor from before a reset
+	}
 	v := f.peek(ctx, now, it.Key)
 	switch {
 	case it.Kind == store.SyncTake:
@@ -117,6 +131,18 @@ func (f *fakeRemote) apply(ctx context.Context, now int64, it store.SyncItem) st
 		return store.SyncResult{Value: f.add(ctx, now, it, nv-v, 0)}
 	}
 	return store.SyncResult{Value: max(v, it.Floor)}
+}
+
+// Reset resets keys as the Redis store does: the cells are deleted and
+// their reset epochs advance (the Redis store advances only those of cells
+// that held a value, a difference no test here sees).
+func (f *fakeRemote) Reset(ctx context.Context, keys ...store.Key) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range keys {
+		f.epochs[k]++
+	}
+	return f.Store.Reset(ctx, keys...)
 }
 
 // value returns the remote's value of k at now.

@@ -187,13 +187,13 @@ func (s *Store) buildRelaxed(fb *flushBatch, sh *shard, c *cell, now int64) {
 	ttl := time.Duration(c.expires - now)
 	switch {
 	case c.pend > 0:
-		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, N: c.pend, Floor: c.view - c.pend, TTL: ttl})
+		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.floorEpoch(), N: c.pend, Floor: c.view - c.pend, TTL: ttl})
 		c.fly, c.pend = c.pend, 0
 	case c.pend < 0: // refunds
-		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, N: c.pend, TTL: ttl})
+		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.epoch, N: c.pend, TTL: ttl})
 		c.fly, c.pend = c.pend, 0
 	case active || !c.known:
-		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key})
+		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.epoch})
 	}
 }
 
@@ -214,7 +214,7 @@ func (s *Store) buildStrict(fb *flushBatch, sh *shard, c *cell, now int64, final
 	near := c.ceil-c.view < procs*c.lease
 	switch {
 	case c.lease > 0 && (final || c.evicted || (c.idle >= 2 && near) || c.idle >= 30):
-		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, N: -c.lease, TTL: ttl})
+		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.epoch, N: -c.lease, TTL: ttl})
 		c.lease = 0
 		return false
 	case final || c.evicted:
@@ -224,18 +224,18 @@ func (s *Store) buildStrict(fb *flushBatch, sh *shard, c *cell, now int64, final
 		if c.exhaust {
 			want = max(min(c.last, (c.ceil-c.view+c.lease)/procs), 1)
 		}
-		fb.add(sh, c, store.SyncItem{Kind: store.SyncTake, Key: c.key, N: want, Ceil: c.ceil, TTL: ttl})
+		fb.add(sh, c, store.SyncItem{Kind: store.SyncTake, Key: c.key, Epoch: c.epoch, N: want, Ceil: c.ceil, TTL: ttl})
 	case c.lease > 2*(c.last+1) && near:
 		// Near the limit, holding much more than the traffic here needs:
 		// give the surplus back for the other processes.
 		back := c.lease - 2*(c.last+1)
-		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, N: -back, TTL: ttl})
+		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.epoch, N: -back, TTL: ttl})
 		c.lease -= back
 	case c.lease > 0 && !active && c.idle%4 == 0:
 		// Now and then, refresh the global count of a cell this process
 		// holds idle quota of, so that it goes back when the others near
 		// the limit.
-		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key})
+		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.epoch})
 	}
 	s.prefetch(fb, sh, c, now, procs)
 	return c.lease > 0 || active
@@ -281,6 +281,8 @@ func (s *Store) fold(fb *flushBatch) {
 				sh.put(c)
 			}
 		}
+		reset := c.known && res.Epoch != c.epoch // reset since this process last heard of the cell
+		c.epoch = res.Epoch
 		switch {
 		case it.Kind == store.SyncTake:
 			c.view, c.synced, c.known = res.Value, res.Value, true
@@ -304,12 +306,13 @@ func (s *Store) fold(fb *flushBatch) {
 			}
 			c.syncs++
 			c.synced = res.Value
-			if c.floored {
+			if c.floored && !reset {
 				// The floors raised the view locally: never go below it.
 				c.view = max(c.view, res.Value+c.pend)
 			} else {
 				// A counter: the global total and what was admitted here
 				// since, exactly (resets and refunds by others included).
+				// A reset cell of either kind starts over from the remote.
 				c.view = res.Value + c.pend
 			}
 			c.fly = 0

@@ -169,6 +169,7 @@ type cell struct {
 	syncs   int32 // syncs folded into the cell
 	shared  bool  // a sync showed other processes adding to the cell
 	lease   int64
+	epoch   int64 // the remote cell's reset epoch, as of the last answer
 	ceil    int64 // Ceil of the last op, for lease takes
 	used    int64 // units admitted here since the last flush
 	last    int64 // units admitted here in the previous flush interval
@@ -183,6 +184,16 @@ type cell struct {
 	gone    bool  // removed on purpose (expired, reset): nothing to send
 	evicted bool  // evicted by the key bound while dirty
 	floored bool  // written by ops with a floor (a token bucket's cell)
+}
+
+// floorEpoch is the reset epoch of a floor computed from the cell's view:
+// the epoch last heard of, or, for a cell never heard of from the remote,
+// store.AnyEpoch, since its view is this process's own arithmetic alone.
+func (c *cell) floorEpoch() int64 {
+	if !c.known {
+		return store.AnyEpoch
+	}
+	return c.epoch
 }
 
 // call is a remote call in flight for one caller, which concurrent
@@ -573,14 +584,14 @@ func (s *Store) settle(ctx context.Context, sh *shard, b *store.Batch) error {
 		ttl := time.Duration(c.expires - now)
 		switch {
 		case s.strict && c.lease > 0:
-			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: -c.lease, TTL: ttl}
+			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: -c.lease, TTL: ttl, Epoch: c.epoch}
 			c.lease = 0
 		case !s.strict && c.pend > 0:
-			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: c.pend, Floor: c.view - c.pend, TTL: ttl}
+			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: c.pend, Floor: c.view - c.pend, TTL: ttl, Epoch: c.floorEpoch()}
 			c.fly += c.pend
 			c.pend = 0
 		case !s.strict && c.pend < 0:
-			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: c.pend, TTL: ttl}
+			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: c.pend, TTL: ttl, Epoch: c.epoch}
 			c.fly += c.pend
 			c.pend = 0
 		default:
@@ -622,7 +633,7 @@ func (s *Store) settle(ctx context.Context, sh *shard, b *store.Batch) error {
 			continue
 		}
 		r := sb.Results[j]
-		c.synced, c.known = r.Value, true
+		c.synced, c.known, c.epoch = r.Value, true, r.Epoch
 		if s.strict {
 			c.view = r.Value + c.lease
 		} else {
@@ -968,7 +979,7 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 		if c == nil {
 			c = sh.create(op.Key, now+int64(op.TTL))
 		}
-		c.known = true
+		c.known, c.epoch = true, res.Epoch
 		switch n {
 		case needRead:
 			c.synced = max(c.synced, res.Value)
@@ -1122,7 +1133,7 @@ func (s *Store) resend(ctx context.Context, l *lostLease) error {
 			c.ceil, c.period = it.Ceil, l.periods[j]
 		}
 		c.synced, c.view = max(c.synced, res.Value), max(c.view, res.Value)
-		c.known = true
+		c.known, c.epoch = true, res.Epoch
 		c.lease += res.Granted
 		sh.markDirty(c)
 	}

@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/floodgate-go/floodgate/algorithms"
 	"github.com/floodgate-go/floodgate/internal/redisstats"
 	"github.com/floodgate-go/floodgate/internal/redistest"
+	"github.com/floodgate-go/floodgate/limiter"
 	"github.com/floodgate-go/floodgate/store"
 	"github.com/floodgate-go/floodgate/store/hybrid"
 	"github.com/floodgate-go/floodgate/store/redis"
@@ -168,6 +170,108 @@ func TestLargeFlush(t *testing.T) {
 		pb := &store.Batch{Now: hotStart, Peek: true, Ops: []store.Op{{Kind: store.Add, Key: minuteKey("c"+strconv.Itoa(i), hotStart), Ceil: 1 << 62, TTL: time.Hour}}}
 		if err := r.Do(ctx, pb); err != nil || pb.Results[0].Value != 1 {
 			t.Fatalf("Redis count of caller %d = (%d, %v); want 1", i, pb.Results[0].Value, err)
+		}
+	}
+}
+
+// TestResetAcrossProcesses: an operator's Reset through process A is not
+// undone by process B, which still holds its view from before the reset
+// and flushes a new admission with the floor of that view. After the
+// reset the key starts over, whatever B knew: the remote counts only B's
+// admission since (a token bucket: at least as many tokens). Run on the
+// fake remote and on Redis (miniredis, or REDIS_ADDR).
+func TestResetAcrossProcesses(t *testing.T) {
+	remotes := []struct {
+		name string
+		new  func(t *testing.T) store.Store
+	}{
+		{"fake", func(t *testing.T) store.Store { return newFakeRemote() }},
+		{"redis", func(t *testing.T) store.Store { r, _ := newRedis(t); return r }},
+	}
+	algs := []struct {
+		name  string
+		alg   limiter.Algorithm
+		limit int  // what a fresh key admits at one instant
+		exact bool // B's admission after the reset is counted exactly
+	}{
+		{"fixed", algorithms.FixedWindow(limiter.PerMinute(100)), 100, true},
+		// A token bucket's cell holds an instant: a floor from before the
+		// reset is dropped whole, and B's one token with it.
+		{"bucket", algorithms.TokenBucket(limiter.PerMinute(60).WithBurst(10)), 10, false},
+	}
+	for _, rm := range remotes {
+		for _, al := range algs {
+			t.Run(rm.name+"/"+al.name, func(t *testing.T) {
+				ctx := context.Background()
+				remote := rm.new(t)
+				clock := storetest.NewClock(time.Unix(0, hotStart))
+				procs := make([]*hybrid.Store, 2)
+				lims := make([]*limiter.Limiter, 2)
+				for i := range procs {
+					procs[i] = hybrid.New(remote, hybrid.WithoutFlusher(), hybrid.WithClock(clock.Now))
+					t.Cleanup(func() { _ = procs[i].Close() })
+					var err error
+					if lims[i], err = limiter.New(al.alg, limiter.WithStore(procs[i]), limiter.WithClock(clock.Now)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				a, b := lims[0], lims[1]
+				allow := func(l *limiter.Limiter, n int) int {
+					ok := 0
+					for range n {
+						res, err := l.Allow(ctx, "t")
+						if err != nil {
+							t.Fatal(err)
+						}
+						if res.Allowed {
+							ok++
+						}
+					}
+					return ok
+				}
+				flush := func(i int) {
+					if err := procs[i].Flush(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if got := allow(b, al.limit-1); got != al.limit-1 {
+					t.Fatalf("B admitted %d of %d on a fresh key", got, al.limit-1)
+				}
+				flush(1)
+				if err := a.Reset(ctx, "t"); err != nil {
+					t.Fatal(err)
+				}
+				if got := allow(b, 1); got != 1 { // B's last unit before it learns of the reset
+					t.Fatalf("B admitted %d of 1", got)
+				}
+				flush(1)
+				// What the remote holds now, read by a limiter on it directly.
+				direct, err := limiter.New(al.alg, limiter.WithStore(remote), limiter.WithClock(clock.Now))
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := direct.Peek(ctx, "t")
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch got := res.Remaining; {
+				case got < int64(al.limit-1):
+					t.Fatalf("after the reset and one admission by B, the remote has %d left; want %d: B's flush brought back the state from before the reset",
+						got, al.limit-1)
+				case al.exact && got != int64(al.limit-1):
+					t.Fatalf("after the reset and one admission by B, the remote has %d left; want %d", got, al.limit-1)
+				}
+				// B has learned the new epoch: its floors count again, and
+				// what it spends next is all in the remote.
+				allow(b, 2*al.limit)
+				flush(1)
+				if res, err = direct.Peek(ctx, "t"); err != nil {
+					t.Fatal(err)
+				}
+				if res.Remaining != 0 {
+					t.Fatalf("B spent the key after learning of the reset; the remote still has %d left, want 0", res.Remaining)
+				}
+			})
 		}
 	}
 }

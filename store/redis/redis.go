@@ -419,8 +419,10 @@ func (s *Store) wrapErr(err error) error {
 	return fmt.Errorf("redis: %w: %w", store.ErrUnavailable, err)
 }
 
-// Reset implements store.Store: it deletes the keys, one DEL per caller
-// (keys of one caller share a hash slot), all in one round trip.
+// Reset implements store.Store: it deletes the keys and advances the reset
+// epoch of each that held a value (see store.Syncer: a hybrid store's
+// flush does not bring back a value reset by another process), one script
+// per caller (keys of one caller share a hash slot).
 func (s *Store) Reset(ctx context.Context, keys ...store.Key) error {
 	if s.closed.Load() {
 		return store.ErrClosed
@@ -440,18 +442,47 @@ func (s *Store) Reset(ctx context.Context, keys ...store.Key) error {
 		if _, ok := groups[k.Caller]; !ok {
 			order = append(order, k.Caller)
 		}
-		groups[k.Caller] = append(groups[k.Caller], s.key(k))
+		cell := s.key(k)
+		groups[k.Caller] = append(groups[k.Caller], cell, epochKey(cell))
 	}
-	if len(order) == 1 {
-		return s.wrapErr(s.client.Del(ctx, groups[order[0]]...).Err())
+	rest := order
+	if _, loaded := s.loaded.Load(resetScript.Hash()); !loaded || len(order) == 1 || s.ap != nil {
+		// One caller, or the script not yet loaded (the first reset loads
+		// it), or autopipelining, which batches calls by itself.
+		for len(rest) > 0 {
+			if _, err := s.run(ctx, resetScript, groups[rest[0]]); err != nil {
+				return err
+			}
+			if rest = rest[1:]; s.ap == nil {
+				break
+			}
+		}
+		if len(rest) == 0 {
+			return nil
+		}
 	}
-	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for _, c := range order {
-			p.Del(ctx, groups[c]...)
+	// The other callers in one pipeline, one EVALSHA each.
+	cmds, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, c := range rest {
+			resetScript.EvalSha(ctx, p, groups[c])
 		}
 		return nil
 	})
-	return s.wrapErr(err)
+	if err == nil {
+		return nil
+	}
+	for i, cmd := range cmds {
+		switch err := cmd.Err(); {
+		case err == nil:
+		case goredis.HasErrorPrefix(err, "NOSCRIPT"): // the server forgot it
+			if _, err := s.run(ctx, resetScript, groups[rest[i]]); err != nil {
+				return err
+			}
+		default:
+			return s.wrapErr(err)
+		}
+	}
+	return s.wrapErr(ctx.Err())
 }
 
 // Close marks the store closed: later calls return store.ErrClosed. It is

@@ -19,16 +19,19 @@ var _ store.Syncer = (*Store)(nil)
 // script.
 //
 // KEYS[1] the id key, KEYS[2] the heartbeat key (a sorted set of processes
-// scored by the Unix ms at which their heartbeat expires), KEYS[3..] the
-// items' cells, in item order. All share one hash slot.
+// scored by the Unix ms at which their heartbeat expires), then two keys per
+// item, in item order: its cell and the cell's reset epoch (see epochKey).
+// All share one hash slot.
 //
 // ARGV[1] "1" when the batch has an id; ARGV[2] the id's TTL in ms;
 // ARGV[3] the process ("" for none); ARGV[4] the heartbeat TTL in ms;
 // ARGV[5] the batch instant in Unix ms; ARGV[6] the number of items; then
-// five fields per item: kind ("a" add, "t" take), N, Floor, Ceil, TTL in ms.
+// six fields per item: kind ("a" add, "t" take), N, Floor, Ceil, TTL in ms,
+// Epoch. An item whose Epoch is neither its cell's nor -1 (store.AnyEpoch)
+// has its Floor taken as 0.
 //
 // Reply: {live processes (0 without a process), results} where results is
-// "value granted value granted …", decimal int64s.
+// "value granted epoch value granted epoch …", decimal int64s.
 //
 // With an id, the script records under the id key that the chunk was
 // applied: "-" when it has no take, else the grants, one per item. A repeat
@@ -74,10 +77,12 @@ end
 local n = tonumber(ARGV[6])
 local out, grants, takes = {}, {}, false
 for i = 1, n do
-  local a = 6 + (i - 1) * 5
-  local key = KEYS[2 + i]
+  local a = 6 + (i - 1) * 6
+  local key = KEYS[1 + 2 * i]
+  local epoch = redis.call('GET', KEYS[2 + 2 * i]) or '0'
   local d = int(ARGV[a + 2])
   local floor = int(ARGV[a + 3])
+  if ARGV[a + 6] ~= '-1' and epoch ~= ARGV[a + 6] then floor = ZERO end
   local cur = redis.call('GET', key)
   local v = ZERO
   if cur then v = int(cur) end
@@ -115,6 +120,7 @@ for i = 1, n do
   end
   out[#out + 1] = int_str(v)
   out[#out + 1] = int_str(granted)
+  out[#out + 1] = epoch
   grants[#grants + 1] = int_str(granted)
 end
 if ARGV[1] == '1' and not replay then
@@ -129,7 +135,7 @@ return {live, join(out)}
 var syncScript = newScript(luaInt + luaSync)
 
 // syncFields is the number of ARGV fields per sync item.
-const syncFields = 5
+const syncFields = 6
 
 // Sync implements store.Syncer for the hybrid store: the items of b, grouped
 // by Redis Cluster hash slot (one group on a single node), each group one
@@ -210,7 +216,7 @@ func (s *Store) syncGroup(ctx context.Context, b *store.SyncBatch, tag string, i
 
 // syncChunk runs the items idx of b, all in the slot of tag, as one script.
 func (s *Store) syncChunk(ctx context.Context, b *store.SyncBatch, tag string, chunk int, idx []int) error {
-	keys := make([]string, 2, 2+len(idx))
+	keys := make([]string, 2, 2+2*len(idx))
 	base := s.prefix + "sync{" + tag + "}:"
 	keys[0] = base + "id:" + b.ID + ":" + strconv.Itoa(chunk)
 	keys[1] = base + "hb"
@@ -222,7 +228,8 @@ func (s *Store) syncChunk(ctx context.Context, b *store.SyncBatch, tag string, c
 	args[4], args[5] = b.Now/1e6, len(idx)
 	for _, i := range idx {
 		it := &b.Items[i]
-		keys = append(keys, s.key(it.Key))
+		cell := s.key(it.Key)
+		keys = append(keys, cell, epochKey(cell))
 		kind := "a"
 		if it.Kind == store.SyncTake {
 			kind = "t"
@@ -231,7 +238,8 @@ func (s *Store) syncChunk(ctx context.Context, b *store.SyncBatch, tag string, c
 			strconv.FormatInt(it.N, 10),
 			strconv.FormatInt(it.Floor, 10),
 			strconv.FormatInt(it.Ceil, 10),
-			ceilMillis(it.TTL))
+			ceilMillis(it.TTL),
+			strconv.FormatInt(it.Epoch, 10))
 	}
 	b.Commands++
 	reply, err := s.run(ctx, syncScript, keys, args...)
@@ -248,20 +256,47 @@ func (s *Store) syncChunk(ctx context.Context, b *store.SyncBatch, tag string, c
 		return s.badReply(reply)
 	}
 	fields := strings.Fields(res)
-	if len(fields) != 2*len(idx) {
+	if len(fields) != 3*len(idx) {
 		return s.badReply(reply)
 	}
 	for j, i := range idx {
-		v, err1 := strconv.ParseInt(fields[2*j], 10, 64)
-		g, err2 := strconv.ParseInt(fields[2*j+1], 10, 64)
-		if err1 != nil || err2 != nil {
+		v, err1 := strconv.ParseInt(fields[3*j], 10, 64)
+		g, err2 := strconv.ParseInt(fields[3*j+1], 10, 64)
+		e, err3 := strconv.ParseInt(fields[3*j+2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
 			return s.badReply(reply)
 		}
-		b.Results[i] = store.SyncResult{Value: v, Granted: g}
+		b.Results[i] = store.SyncResult{Value: v, Granted: g, Epoch: e}
 	}
 	b.Processes = max(b.Processes, int(live))
 	return nil
 }
+
+// luaReset is the body of resetScript: KEYS are pairs of a cell and its
+// reset epoch key. Each cell is deleted; when it held a value with an
+// expiry, its epoch is advanced and kept at least until the cell would
+// have expired, as long as a process may hold a view of it.
+const luaReset = `
+for i = 1, #KEYS, 2 do
+  local pttl = redis.call('PTTL', KEYS[i])
+  redis.call('DEL', KEYS[i])
+  if pttl > 0 then
+    redis.call('INCR', KEYS[i + 1])
+    if redis.call('PTTL', KEYS[i + 1]) < pttl then
+      redis.call('PEXPIRE', KEYS[i + 1], pttl)
+    end
+  end
+end
+return 0
+`
+
+// resetScript resets one caller's keys; see luaReset.
+var resetScript = newScript(luaReset)
+
+// epochKey returns the key of the reset epoch of the cell stored at key:
+// the cell's key with ":r" appended, in the same hash slot, and never a
+// cell's key (those end in the window number).
+func epochKey(key string) string { return key + ":r" }
 
 // hashSlot returns the Redis Cluster slot of a key (its hash tag's, when it
 // has one): CRC16-XMODEM modulo 16384.
