@@ -346,7 +346,10 @@ type Stats struct {
 	// the key bound forced their cells out before a flush could send them.
 	DroppedDeltas int64
 	// Processes is the number of live processes sharing the remote, as of
-	// the last flush (1 before the first one).
+	// the last flush (1 before the first one). In Redis Cluster, where
+	// processes register per slot group, it is the most found in one of
+	// the groups the flush wrote to: the processes sharing keys with this
+	// one.
 	Processes int
 }
 
