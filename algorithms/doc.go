@@ -17,6 +17,7 @@ package algorithms
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"sync/atomic"
 	"time"
@@ -25,15 +26,25 @@ import (
 	"github.com/floodgate-go/floodgate/store"
 )
 
-// windowed checks limits for window algorithms: no burst.
+// windowed checks limits for window algorithms: no burst, and a period of
+// at most maxPeriod.
 func windowed(name string, limits []limiter.Limit) error {
 	for _, l := range limits {
 		if l.Burst != 0 {
 			return fmt.Errorf("%w: %s: burst applies only to the token bucket (got %v)", limiter.ErrInvalidLimit, name, l)
 		}
+		if l.Period > maxPeriod {
+			return fmt.Errorf("%w: %s %v: period above %v", limiter.ErrInvalidLimit, name, l, time.Duration(maxPeriod))
+		}
 	}
 	return nil
 }
+
+// maxPeriod is the longest period of a window algorithm, about 146 years:
+// the limiter's clock stays below it too (limiter.ErrClockRange), so an
+// instant plus a period, or two periods (a sliding window's counter lives
+// two windows), never overflow int64 nanoseconds.
+const maxPeriod = math.MaxInt64 / 2
 
 // single checks that exactly one limit is given.
 func single(name string, limits []limiter.Limit) error {
@@ -44,7 +55,8 @@ func single(name string, limits []limiter.Limit) error {
 }
 
 // windowOf returns the index of the window of length period holding now and
-// the window's start, in Unix ns. Instants before the epoch are clamped to it.
+// the window's start, in Unix ns. The limiter never passes an instant before
+// the epoch (limiter.ErrClockRange); one would be clamped to it.
 func windowOf(now int64, period time.Duration) (index, start int64) {
 	now = max(now, 0)
 	p := int64(period)

@@ -1,7 +1,6 @@
 package algorithms
 
 import (
-	"fmt"
 	"math"
 	"math/bits"
 	"slices"
@@ -54,14 +53,7 @@ func (a *Sliding) Limits() []limiter.Limit { return slices.Clone(a.limits) }
 
 // Check implements limiter.Algorithm.
 func (*Sliding) Check(limits []limiter.Limit) error {
-	for _, l := range limits {
-		// A counter lives two windows; longer periods would overflow its
-		// time to live.
-		if l.Period > math.MaxInt64/2 {
-			return fmt.Errorf("%w: sliding window %v: period above %v", limiter.ErrInvalidLimit, l, time.Duration(math.MaxInt64/2))
-		}
-	}
-	return windowed("sliding window", limits)
+	return windowed("sliding window", limits) // periods up to maxPeriod: a counter lives two windows
 }
 
 // slidingWindow is the geometry of one limit at one instant.

@@ -22,6 +22,12 @@ var (
 
 	// ErrInvalidOption reports a nil algorithm, store, clock or limit function.
 	ErrInvalidOption = errors.New("limiter: invalid option")
+
+	// ErrClockRange reports a clock (WithClock) that read an instant before
+	// 1970 or from 2116-02-20 on, outside the range in which instants and
+	// periods in int64 Unix nanoseconds add up without overflow; the zero
+	// time.Time is one. A fake clock should start at a real date.
+	ErrClockRange = errors.New("limiter: clock out of range")
 )
 
 // MaxKeyLen is the longest caller key accepted, in bytes.

@@ -180,7 +180,11 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 			return err
 		}
 	}
-	r.Now = l.nowNano()
+	now, err := l.nowNano()
+	if err != nil {
+		return err
+	}
+	r.Now = now
 	keys := l.alg.Keys(make([]store.Key, 0, 2*len(r.Limits)), r)
 	if err := l.store.Reset(ctx, keys...); err != nil {
 		return fmt.Errorf("limiter: reset %q: %w", key, err)
@@ -194,7 +198,8 @@ func (l *Limiter) Now() time.Time {
 	if l.now != nil {
 		return l.now()
 	}
-	return time.Unix(0, l.nowNano())
+	now, _ := l.nowNano() // the default clock never fails
+	return time.Unix(0, now)
 }
 
 // Store returns the store the limiter keeps its state in.
@@ -225,7 +230,10 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, re
 	}
 	var now int64 // read once: a decision handed back by the short path keeps its instant
 	if l.cellAlg != nil {
-		now = l.nowNano()
+		var err error
+		if now, err = l.nowNano(); err != nil {
+			return err
+		}
 		if done, err := l.decideCell(key, n, now, peek, res); done {
 			return err
 		}
@@ -240,7 +248,11 @@ func (l *Limiter) decide(ctx context.Context, key string, n int64, peek bool, re
 		}
 	}
 	if l.cellAlg == nil {
-		now = l.nowNano()
+		var err error
+		if now, err = l.nowNano(); err != nil {
+			l.pool.Put(s)
+			return err
+		}
 	}
 	r.Now = now
 	b := &s.batch
@@ -350,9 +362,25 @@ func (l *Limiter) namespace(period time.Duration) string {
 // nowNano returns the current instant in Unix ns. The default clock reads
 // the monotonic clock once, from a wall-clock origin taken at New: it never
 // goes backwards and costs one clock read instead of time.Now's two.
-func (l *Limiter) nowNano() int64 {
+func (l *Limiter) nowNano() (int64, error) {
 	if l.now != nil {
-		return l.now().UnixNano()
+		return clockNano(l.now())
 	}
-	return l.baseNano + int64(time.Since(l.clockBase))
+	return l.baseNano + int64(time.Since(l.clockBase)), nil
+}
+
+// maxClock is the end of the clock's range in Unix ns (2116-02-20): an
+// instant plus the longest period an algorithm takes (as long again) still
+// fits in int64.
+const maxClock = math.MaxInt64 / 2
+
+// clockNano returns t in Unix ns, or an error wrapping ErrClockRange when t
+// is before 1970 (window and bucket arithmetic counts from the epoch) or
+// from maxClock on.
+func clockNano(t time.Time) (int64, error) {
+	if s := t.Unix(); s < 0 || s > maxClock/int64(time.Second) || t.UnixNano() >= maxClock { // UnixNano fits when s does
+		return 0, fmt.Errorf("%w: the clock read %s; use instants from 1970 to 2116, e.g. a fake clock starting at time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)",
+			ErrClockRange, t.Format(time.RFC3339Nano))
+	}
+	return t.UnixNano(), nil
 }

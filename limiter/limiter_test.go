@@ -138,6 +138,8 @@ func TestBadInput(t *testing.T) {
 		{"too fast a bucket", algorithms.TokenBucket(limiter.Per(10, 5)), nil, limiter.ErrInvalidLimit},
 		{"huge sliding log", algorithms.SlidingLog(limiter.PerMinute(1 << 22)), nil, limiter.ErrInvalidLimit},
 		{"sliding window period too long for its counters' lifetime", algorithms.SlidingWindow(limiter.Per(1, time.Duration(math.MaxInt64))), nil, limiter.ErrInvalidLimit},
+		{"sliding log period too long for its entries' expiry (240 years)", algorithms.SlidingLog(limiter.Per(3, 240*365*24*time.Hour)), nil, limiter.ErrInvalidLimit},
+		{"fixed window period above 146 years", algorithms.FixedWindow(limiter.PerMinute(5), limiter.Per(1, math.MaxInt64/2+1)), nil, limiter.ErrInvalidLimit},
 		{"nil algorithm", nil, nil, limiter.ErrInvalidOption},
 		{"nil store", algorithms.FixedWindow(limiter.PerMinute(5)), []limiter.Option{limiter.WithStore(nil)}, limiter.ErrInvalidOption},
 		{"nil clock", algorithms.FixedWindow(limiter.PerMinute(5)), []limiter.Option{limiter.WithClock(nil)}, limiter.ErrInvalidOption},
@@ -278,11 +280,58 @@ func TestTimeGoingBackwards(t *testing.T) {
 	if res, _ := lim.Allow(ctx, "k"); res.Allowed {
 		t.Fatal("a clock jumping back refilled the bucket")
 	}
-	// Before the Unix epoch: clamped, never a panic.
-	clock.Set(time.Unix(-100, 0))
-	w := mustNew(t, algorithms.FixedWindow(limiter.PerMinute(1)), limiter.WithStore(memory.New()), limiter.WithClock(clock.Now))
-	if res, err := w.Allow(ctx, "k"); err != nil || !res.Allowed {
-		t.Fatalf("Allow before the epoch = (%+v, %v)", res, err)
+}
+
+// TestClockOutOfRange: a clock before 1970 or past 2116 (the zero
+// time.Time, a fake clock left unset) is refused with ErrClockRange by
+// every algorithm, on every call, and charges nothing; at the edges of the
+// range decisions are made.
+func TestClockOutOfRange(t *testing.T) {
+	ctx := context.Background()
+	algs := []limiter.Algorithm{
+		algorithms.FixedWindow(limiter.PerMinute(2)),
+		algorithms.SlidingWindow(limiter.PerMinute(2)),
+		algorithms.TokenBucket(limiter.PerMinute(2)),
+		algorithms.SlidingLog(limiter.PerMinute(2)),
+	}
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		ok   bool
+	}{
+		{"zero time.Time", time.Time{}, false},
+		{"1960", time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{"1 ns before 1970", time.Unix(0, -1), false},
+		{"1970", time.Unix(0, 0), true},
+		{"2116-02-20, the last ns", time.Unix(0, math.MaxInt64/2-1), true},
+		{"2116-02-20, the end", time.Unix(0, math.MaxInt64/2), false},
+		{"2262", time.Unix(math.MaxInt64/int64(time.Second), 0), false},
+		{"year 9999", time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), false},
+	} {
+		for _, alg := range algs {
+			t.Run(tc.name+"/"+alg.Name(), func(t *testing.T) {
+				st := memory.New()
+				clock := storetest.NewClock(tc.at)
+				lim := mustNew(t, alg, limiter.WithStore(st), limiter.WithClock(clock.Now))
+				res, err := lim.Allow(ctx, "k")
+				_, perr := lim.Peek(ctx, "k")
+				rerr := lim.Reset(ctx, "k")
+				if tc.ok {
+					if err != nil || !res.Allowed || perr != nil || rerr != nil {
+						t.Fatalf("at %v: Allow = (%+v, %v), Peek error %v, Reset error %v; want a decision", tc.at, res, err, perr, rerr)
+					}
+					return
+				}
+				for _, e := range []error{err, perr, rerr} {
+					if !errors.Is(e, limiter.ErrClockRange) {
+						t.Fatalf("at %v: error %v; want ErrClockRange", tc.at, e)
+					}
+				}
+				if res != (limiter.Result{}) || st.Len() != 0 {
+					t.Fatalf("at %v: Allow returned %+v and the store holds %d keys; want nothing decided or charged", tc.at, res, st.Len())
+				}
+			})
+		}
 	}
 }
 

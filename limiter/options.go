@@ -41,7 +41,10 @@ func WithStore(s store.Store) Option {
 // WithClock sets the source of time; tests pass a fake clock. It is the only
 // place time enters floodgate. The default is the wall clock read at New
 // advanced by the monotonic clock: it never goes backwards, and it does not
-// follow steps of the system clock made after New.
+// follow steps of the system clock made after New. A decision whose clock
+// reads an instant before 1970 or from 2116-02-20 on (the zero time.Time,
+// for one) fails with ErrClockRange: start a fake clock at a real date,
+// such as time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).
 func WithClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now == nil {
