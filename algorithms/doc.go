@@ -123,6 +123,29 @@ func (v divider) div(x int64) int64 {
 type binding struct{ res *limiter.Result }
 
 // newBinding starts the fold into res.
+// refusalRetry is the RetryAfter of a request that a store refused while
+// the counts admit it: the hybrid store near a limit, while other processes
+// write to the key, keeps to a fair share of what is left, renewed at each
+// sync (every second by default). Asking again then is worth it.
+const refusalRetry = time.Second
+
+// refused returns the RetryAfter of such a refusal: refusalRetry, or the
+// time until the binding limit resets when that is sooner.
+func refused(reset time.Duration) time.Duration {
+	if reset > 0 && reset < refusalRetry {
+		return reset
+	}
+	return refusalRetry
+}
+
+// done gives a request that no limit denied but the store refused a
+// RetryAfter (see refusalRetry).
+func (b *binding) done() {
+	if r := b.res; !r.Allowed && r.RetryAfter == 0 {
+		r.RetryAfter = refused(r.ResetAfter)
+	}
+}
+
 func newBinding(res *limiter.Result, allowed bool) binding {
 	*res = limiter.Result{Allowed: allowed, Remaining: -1}
 	return binding{res: res}

@@ -61,6 +61,7 @@ func (*Fixed) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) {
 		denied := !b.Applied && !store.Fits(v, r.N, 0, l.Count) // v + N could wrap
 		acc.add(l, max(l.Count-v, 0), reset, denied, reset)
 	}
+	acc.done()
 }
 
 // fixedCell is a Fixed as a onecell.Algorithm: the limiter's short path.
@@ -76,11 +77,13 @@ func (c *fixedCell) CellOp(now, n int64) (window, weight, delta, floor, ceil, tt
 // CellResult is Decide for CellOp's op: ttl is the op's, value and
 // applied its outcome.
 func (c *fixedCell) CellResult(_, n, _, ttl, value, _ int64, applied bool) (remaining, reset, retry int64) {
-	// As in Decide: the limit denied when n does not fit its count. (A
-	// store may refuse n for another reason, such as the hybrid store's
-	// fair share near a limit; the Result then has no RetryAfter.)
-	if !applied && !store.Fits(value, n, 0, c.limits[0].Count) {
+	// As in Decide: the limit denied when n does not fit its count; else
+	// the store refused n for a reason of its own (see refusalRetry).
+	if !applied {
 		retry = ttl
+		if store.Fits(value, n, 0, c.limits[0].Count) {
+			retry = int64(refused(time.Duration(ttl)))
+		}
 	}
 	return max(c.limits[0].Count-value, 0), ttl, retry
 }

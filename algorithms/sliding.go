@@ -112,6 +112,7 @@ func (*Sliding) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result) 
 		remaining, reset, retry := slidingResult(l, r.N, int64(op.TTL), op.PriorWeight, out.Value, out.Prior, b.Applied)
 		acc.add(l, remaining, reset, retry > 0, retry)
 	}
+	acc.done()
 }
 
 // slidingResult is one limit's part of Decide: from the op's TTL and prior
@@ -150,6 +151,9 @@ func (c *slidingCell) CellOp(now, n int64) (window, weight, delta, floor, ceil, 
 // CellResult is Decide for CellOp's op.
 func (c *slidingCell) CellResult(_, n, weight, ttl, value, prior int64, applied bool) (remaining, reset, retry int64) {
 	rem, rs, rt := slidingResult(c.limits[0], n, ttl, weight, value, prior, applied)
+	if !applied && rt == 0 { // refused by the store (see refusalRetry)
+		rt = refused(rs)
+	}
 	return rem, int64(rs), int64(rt)
 }
 

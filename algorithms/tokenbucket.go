@@ -102,7 +102,7 @@ func (a *Bucket) Decide(b *store.Batch, r *limiter.Request, res *limiter.Result)
 	res.ResetAfter = time.Duration(max(tat-r.Now, 0))
 	res.RetryAfter = 0
 	if !b.Applied {
-		res.RetryAfter = time.Duration(max(tat+r.N*t-span-r.Now, 1))
+		res.RetryAfter = bucketRetry(tat+r.N*t-span-r.Now, res.ResetAfter)
 	}
 }
 
@@ -119,10 +119,21 @@ func (c *bucketCell) CellResult(now, n, _, _, tat, _ int64, applied bool) (remai
 	if x := now + c.span - tat; x > 0 {
 		remaining = c.per.div(x)
 	}
+	reset = max(tat-now, 0)
 	if !applied {
-		retry = max(tat+n*c.interval-c.span-now, 1)
+		retry = int64(bucketRetry(tat+n*c.interval-c.span-now, time.Duration(reset)))
 	}
-	return remaining, max(tat-now, 0), retry
+	return remaining, reset, retry
+}
+
+// bucketRetry is the RetryAfter of a denied request: wait, how long until
+// the bucket holds its tokens, when positive; otherwise the bucket holds
+// them and the store refused the request (see refusalRetry).
+func bucketRetry(wait int64, reset time.Duration) time.Duration {
+	if wait > 0 {
+		return time.Duration(wait)
+	}
+	return refused(reset)
 }
 
 // Keys implements limiter.Algorithm.

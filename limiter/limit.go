@@ -73,7 +73,11 @@ func (l Limit) String() string {
 // Result is the outcome of one decision.
 //
 // RetryAfter is 0 when the request was allowed; otherwise it is how long
-// until the same request would be admitted if nothing else happened.
+// until the same request would be admitted if nothing else happened. A
+// store may refuse a request that the counts admit (the hybrid store near a
+// limit, while other processes write to the key, keeps to a fair share of
+// what is left, renewed at each sync): RetryAfter is then one second, or
+// ResetAfter when that is sooner.
 // ResetAfter is how long until the binding limit's quota is whole again.
 // Limit is the binding limit: the one that denied the request (the one with
 // the longest RetryAfter when several did) or, when allowed, the one with the

@@ -275,3 +275,70 @@ func TestResetAcrossProcesses(t *testing.T) {
 		}
 	}
 }
+
+// TestFairShareRefusalRetryAfter: near a limit that two processes share,
+// a relaxed process refuses beyond its fair share although the counts
+// admit the request. The Result then says to ask again in a second (the
+// share is renewed at each sync), not RetryAfter 0, on which a caller that
+// waits RetryAfter would spin.
+func TestFairShareRefusalRetryAfter(t *testing.T) {
+	for _, alg := range []limiter.Algorithm{
+		algorithms.FixedWindow(limiter.PerMinute(10)),
+		algorithms.SlidingWindow(limiter.PerMinute(10)),
+		algorithms.TokenBucket(limiter.PerMinute(10)),
+	} {
+		t.Run(alg.Name(), func(t *testing.T) {
+			ctx := context.Background()
+			remote := newFakeRemote()
+			clock := storetest.NewClock(time.Unix(0, hotStart).Add(10 * time.Second))
+			var procs [2]*hybrid.Store
+			var lims [2]*limiter.Limiter
+			for i := range procs {
+				procs[i] = hybrid.New(remote, hybrid.WithoutFlusher(), hybrid.WithClock(clock.Now))
+				t.Cleanup(func() { _ = procs[i].Close() })
+				var err error
+				if lims[i], err = limiter.New(alg, limiter.WithStore(procs[i]), limiter.WithClock(clock.Now)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a, b := lims[0], lims[1]
+			flush := func() {
+				for _, p := range append(procs[:], procs[0]) { // A again: it learns what B sent
+					if err := p.Flush(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			mustAllow := func(l *limiter.Limiter, n int) {
+				for range n {
+					if res, err := l.Allow(ctx, "t"); err != nil || !res.Allowed {
+						t.Fatalf("Allow = (%+v, %v); want allowed", res, err)
+					}
+				}
+			}
+			mustAllow(b, 1)
+			mustAllow(a, 7)
+			flush()
+			refusals := 0
+			for range 3 {
+				res, err := b.Allow(ctx, "t")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Allowed {
+					continue
+				}
+				if res.Remaining == 0 {
+					t.Fatalf("denied with nothing remaining: %+v; the test wants a fair-share refusal", res)
+				}
+				refusals++
+				if want := min(time.Second, res.ResetAfter); res.RetryAfter != want {
+					t.Fatalf("fair-share refusal %+v: RetryAfter %v; want %v", res, res.RetryAfter, want)
+				}
+			}
+			if refusals == 0 {
+				t.Fatal("B was never refused its fair share near the limit")
+			}
+		})
+	}
+}
