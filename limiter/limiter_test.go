@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -393,6 +394,63 @@ func TestDecideStartsFromZero(t *testing.T) {
 		}
 		if want := (limiter.Result{Allowed: res.Allowed}); res != want {
 			t.Fatalf("Allow(partial) = %+v; want only Allowed set, nothing left from the previous decision", res)
+		}
+	}
+}
+
+// TestPlanChange: what a caller has spent when its plan changes mid-window,
+// as docs/algorithms.md states it. The window algorithms keep the count
+// spent; the token bucket keeps the instant up to which it is spent, which
+// the new plan re-values at its own rate.
+func TestPlanChange(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name               string
+		alg                func(limiter.Limit) limiter.Algorithm
+		afterUp, afterDown int // admitted after spending 10 and moving 10→20, and 20→10
+	}{
+		{"fixed", func(l limiter.Limit) limiter.Algorithm { return algorithms.FixedWindow(l) }, 10, 0},
+		{"sliding", func(l limiter.Limit) limiter.Algorithm { return algorithms.SlidingWindow(l) }, 10, 0},
+		{"log", func(l limiter.Limit) limiter.Algorithm { return algorithms.SlidingLog(l) }, 10, 0},
+		{"bucket", func(l limiter.Limit) limiter.Algorithm { return algorithms.TokenBucket(l) }, 0, 5},
+	} {
+		for _, move := range []struct {
+			name     string
+			from, to int64
+		}{{"up", 10, 20}, {"down", 20, 10}} {
+			t.Run(tc.name+"/"+move.name, func(t *testing.T) {
+				var plan atomic.Int64
+				plan.Store(move.from)
+				clock := storetest.NewClock(epoch.Add(10 * time.Second))
+				lim := mustNew(t, tc.alg(limiter.PerMinute(20)), limiter.WithStore(memory.New()), limiter.WithClock(clock.Now),
+					limiter.WithLimitFunc(func(context.Context, string) ([]limiter.Limit, error) {
+						return []limiter.Limit{limiter.PerMinute(plan.Load())}, nil
+					}))
+				count := func(n int) int {
+					ok := 0
+					for range n {
+						res, err := lim.Allow(ctx, "k")
+						if err != nil {
+							t.Fatal(err)
+						}
+						if res.Allowed {
+							ok++
+						}
+					}
+					return ok
+				}
+				if got := count(10); got != 10 {
+					t.Fatalf("admitted %d of 10 on a plan of %d", got, move.from)
+				}
+				plan.Store(move.to)
+				want := tc.afterUp
+				if move.to < move.from {
+					want = tc.afterDown
+				}
+				if got := count(30); got != want {
+					t.Fatalf("after spending 10 and moving from %d to %d a minute, admitted %d more; want %d", move.from, move.to, got, want)
+				}
+			})
 		}
 	}
 }

@@ -21,8 +21,10 @@ type config struct {
 // LimitFunc returns the limits in force for one caller key, for per-tenant
 // plans. It is called on every decision, so it should answer from memory.
 // An empty result means the algorithm's own limits. State is kept per
-// period, not per count: a caller whose limit changes mid-window keeps the
-// count already spent in it.
+// period, not per count: with a window algorithm, a caller whose limit
+// changes mid-window keeps the count already spent in it; a token bucket
+// keeps the time up to which it is spent, which the new limit re-values at
+// its own rate (docs/algorithms.md).
 type LimitFunc func(ctx context.Context, key string) ([]Limit, error)
 
 // WithStore sets where state is kept. Without it the limiter creates the
