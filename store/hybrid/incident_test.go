@@ -89,7 +89,11 @@ func runIncident(t *testing.T, strict bool) incidentResult {
 			t.Fatalf("PING: %v", err)
 		}
 		c.AddHook(cnt)
-		opts := []hybrid.Option{hybrid.WithoutFlusher(), hybrid.WithClock(clock.Now), hybrid.WithProcessID("proc" + strconv.Itoa(i))}
+		// A generous remote timeout: the test counts commands and
+		// admissions, and a lease request that times out on a loaded
+		// machine (the default is 250 ms) would fail a decision.
+		opts := []hybrid.Option{hybrid.WithoutFlusher(), hybrid.WithClock(clock.Now), hybrid.WithProcessID("proc" + strconv.Itoa(i)),
+			hybrid.WithRemoteTimeout(10 * time.Second)}
 		if strict {
 			opts = append(opts, hybrid.Strict())
 		}

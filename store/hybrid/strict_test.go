@@ -44,7 +44,8 @@ func TestEightStrictStores(t *testing.T) {
 		t.Cleanup(func() { _ = c.Close() })
 		direct = c
 		hs[i] = hybrid.New(redis.New(c, redis.WithPrefix(prefix)), hybrid.Strict(), hybrid.WithoutFlusher(),
-			hybrid.WithClock(clock.Now), hybrid.WithProcessID("p"+strconv.Itoa(i)))
+			hybrid.WithClock(clock.Now), hybrid.WithProcessID("p"+strconv.Itoa(i)),
+			hybrid.WithRemoteTimeout(10*time.Second)) // lease requests on a loaded machine: see TestIncidentWorkload
 		var err error
 		if lims[i], err = limiter.New(alg, limiter.WithStore(hs[i]), limiter.WithClock(clock.Now)); err != nil {
 			t.Fatal(err)
