@@ -11,9 +11,14 @@ import (
 // The zero Limit is invalid; build one with [PerSecond], [PerMinute],
 // [PerHour], [PerDay] or [Per].
 type Limit struct {
-	Count  int64
+	// Count is how many requests (units of n) the limit admits per Period.
+	Count int64
+	// Period is the span Count applies to: a window's length, or the time
+	// a token bucket takes to refill Count tokens.
 	Period time.Duration
-	Burst  int64
+	// Burst is the token bucket's capacity, when not Count (0 means Count);
+	// window algorithms refuse a Burst.
+	Burst int64
 }
 
 // Per returns a limit of n requests per period d.
@@ -83,10 +88,17 @@ func (l Limit) String() string {
 // the longest RetryAfter when several did) or, when allowed, the one with the
 // least Remaining.
 type Result struct {
-	Allowed    bool
-	Limit      Limit
-	Remaining  int64
+	// Allowed reports whether the request was admitted (and charged).
+	Allowed bool
+	// Limit is the binding limit (see Result).
+	Limit Limit
+	// Remaining is how many more units the binding limit admits now, after
+	// this request when it was allowed.
+	Remaining int64
+	// ResetAfter is how long until the binding limit's quota is whole.
 	ResetAfter time.Duration
+	// RetryAfter is 0 when allowed; else how long until the same request
+	// would be admitted (see Result).
 	RetryAfter time.Duration
 }
 

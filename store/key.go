@@ -15,9 +15,12 @@ import (
 //
 // Key is comparable and is used as a map key by in-process stores.
 type Key struct {
+	// Namespace separates limiters and limits sharing a store.
 	Namespace string
-	Caller    string
-	Window    int64
+	// Caller is the key the limit applies to (a tenant, a client address).
+	Caller string
+	// Window is a windowed counter's window index, else 0.
+	Window int64
 }
 
 // String returns the encoding of k, as [Key.Append] does.

@@ -93,8 +93,10 @@ func (k Kind) String() string {
 // fits and is not a peek, N entries stamped max(Now, newest entry) are
 // appended, and the log expires Window after its newest entry.
 type Op struct {
+	// Kind is what the op does: Add (a bounded add) or Log (a log append).
 	Kind Kind
-	Key  Key
+	// Key is the cell the op writes (or reads, in a peek).
+	Key Key
 
 	// N is the delta (Add) or the number of entries to append (Log).
 	N int64

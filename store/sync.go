@@ -64,11 +64,17 @@ const (
 
 // SyncItem is one cell operation of a [SyncBatch].
 type SyncItem struct {
-	Kind  SyncKind
-	Key   Key
-	N     int64
+	// Kind is what the item does (see SyncAdd and SyncTake).
+	Kind SyncKind
+	// Key is the item's cell.
+	Key Key
+	// N is the delta added (SyncAdd; 0 reads) or the amount asked
+	// (SyncTake).
+	N int64
+	// Floor is the value the cell is raised to first (see SyncAdd).
 	Floor int64
-	Ceil  int64 // SyncTake only
+	// Ceil bounds a SyncTake's grant (SyncTake only).
+	Ceil int64
 	// TTL is the cell's lifetime after a write; it must be positive when
 	// the item may write (N != 0).
 	TTL time.Duration
@@ -106,7 +112,9 @@ type SyncBatch struct {
 	// Process, when not empty, registers the caller as a live process until
 	// Now + HeartbeatTTL; Sync then reports in Processes how many processes
 	// are live, the caller included.
-	Process      string
+	Process string
+	// HeartbeatTTL is how long the registration lasts; it must be positive
+	// when Process is set.
 	HeartbeatTTL time.Duration
 
 	// Now is the instant of the batch in Unix nanoseconds; TTLs and
