@@ -41,13 +41,21 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "replay:", strings.TrimPrefix(err.Error(), "replay: "))
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
+}
+
+// exitCode returns the exit status for run's error: 0 for none and for -h
+// or -help (flag.ErrHelp: the usage was asked for, and printed, as the flag
+// package's own ExitOnError handling does), 1 for any other error.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 1
 }
 
 // Config is everything a replay run takes from its flags.

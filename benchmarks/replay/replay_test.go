@@ -314,6 +314,30 @@ func TestRunFlags(t *testing.T) {
 	}
 }
 
+func TestExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"-h"}, 0},
+		{[]string{"-help"}, 0},
+		{[]string{"-nosuch"}, 1},
+		{[]string{"-hours", "0"}, 1},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(tc.args, &out, &errOut)
+		if got := exitCode(err); got != tc.want {
+			t.Errorf("run(%q) = %v: exit status %d; want %d", tc.args, err, got, tc.want)
+		}
+		if !strings.Contains(errOut.String(), "Usage of replay") && tc.args[0] != "-hours" {
+			t.Errorf("run(%q): no usage on stderr:\n%s", tc.args, errOut.String())
+		}
+	}
+	if got := exitCode(nil); got != 0 {
+		t.Errorf("exitCode(nil) = %d; want 0", got)
+	}
+}
+
 func TestReplayFloodgate(t *testing.T) {
 	// Six simulated minutes of the incident's traffic: long enough for the
 	// hybrid store's one-time first-sight reads (one per tenant per
