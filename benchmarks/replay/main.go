@@ -142,8 +142,13 @@ func selectSpecs(only string) ([]StrategySpec, error) {
 		return all, nil
 	}
 	var out []StrategySpec
+	seen := map[string]bool{}
 	for _, k := range strings.Split(only, ",") {
 		k = strings.TrimSpace(k)
+		if seen[k] {
+			return nil, fmt.Errorf("-only %s: strategy %q given twice (each runs once)", only, k)
+		}
+		seen[k] = true
 		found := false
 		for _, s := range all {
 			if s.Key == k {

@@ -314,6 +314,41 @@ func TestRunFlags(t *testing.T) {
 	}
 }
 
+func TestSelectSpecs(t *testing.T) {
+	for _, tc := range []struct {
+		only    string
+		want    string // keys, comma-separated; "" for an error
+		errWant string
+	}{
+		{"", "naive,periodic,redis,relaxed,strict", ""},
+		{"strict,naive", "strict,naive", ""},
+		{" naive , periodic", "naive,periodic", ""},
+		{"naive,naive", "", `"naive" given twice`},
+		{"naive,periodic, naive", "", `"naive" given twice`},
+		{"nosuch", "", `unknown strategy "nosuch"`},
+		{"naive,", "", `unknown strategy ""`},
+	} {
+		specs, err := selectSpecs(tc.only)
+		if tc.errWant != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errWant) {
+				t.Errorf("selectSpecs(%q) = %d specs, error %v; want an error with %q", tc.only, len(specs), err, tc.errWant)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("selectSpecs(%q): %v", tc.only, err)
+			continue
+		}
+		var keys []string
+		for _, s := range specs {
+			keys = append(keys, s.Key)
+		}
+		if got := strings.Join(keys, ","); got != tc.want {
+			t.Errorf("selectSpecs(%q) = %s; want %s", tc.only, got, tc.want)
+		}
+	}
+}
+
 func TestExitCode(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
