@@ -77,11 +77,16 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	c := Config{Workload: incidentWorkload(), Policy: incidentPolicy()}
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	hours := fs.Float64("hours", c.Workload.Duration.Hours(), "simulated `hours` to replay")
-	fs.IntVar(&c.Workload.Procs, "procs", c.Workload.Procs, "number of processes sharing the limit")
-	fs.IntVar(&c.Workload.Tenants, "tenants", c.Workload.Tenants, "number of tenants")
-	fs.Float64Var(&c.Workload.Rate, "rate", c.Workload.Rate, "requests per simulated second")
-	fs.Float64Var(&c.Workload.ZipfS, "zipf", c.Workload.ZipfS, "Zipf exponent of tenant popularity (> 1)")
+	hours := fs.Float64("hours", c.Workload.Duration.Hours(),
+		fmt.Sprintf("simulated `hours` to replay, above 0 and at most %d", maxHours))
+	fs.IntVar(&c.Workload.Procs, "procs", c.Workload.Procs,
+		fmt.Sprintf("number of processes sharing the limit, 1 to %d", maxProcs))
+	fs.IntVar(&c.Workload.Tenants, "tenants", c.Workload.Tenants,
+		"number of tenants, 1 to "+groupInt(maxTenants)+"; -procs × -tenants at most "+groupInt(maxProcTenants))
+	fs.Float64Var(&c.Workload.Rate, "rate", c.Workload.Rate,
+		"requests per simulated second, above 0 and at most "+groupInt(maxRate)+"; -rate × -hours × 3600 at most "+groupInt(maxRequests)+" requests")
+	fs.Float64Var(&c.Workload.ZipfS, "zipf", c.Workload.ZipfS,
+		fmt.Sprintf("Zipf exponent of tenant popularity, above 1 and at most %d", maxZipfS))
 	fs.Uint64Var(&c.Workload.Seed, "seed", c.Workload.Seed, "random seed of the workload")
 	fs.Int64Var(&c.Policy.PerMinute, "per-minute", c.Policy.PerMinute, "limit per tenant per minute")
 	fs.Int64Var(&c.Policy.PerDay, "per-day", c.Policy.PerDay, "limit per tenant per day")
@@ -100,8 +105,10 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if !(*hours > 0) {
-		return c, fmt.Errorf("-hours %v must be positive", *hours)
+	// Checked before the conversion to a Duration, which overflows (to a
+	// negative duration) beyond about 2.56 million hours, and for NaN.
+	if !(*hours > 0 && *hours <= maxHours) {
+		return c, fmt.Errorf("-hours %v out of range: simulated hours must be above 0 and at most %d (a week)", *hours, maxHours)
 	}
 	c.Workload.Duration = time.Duration(*hours * float64(time.Hour))
 	if err := c.Workload.Validate(); err != nil {

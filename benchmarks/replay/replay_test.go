@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -77,21 +78,86 @@ func TestWorkloadValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		edit func(*Workload)
+		want string // in the error; "" for valid
 	}{
-		{"rate", func(w *Workload) { w.Rate = 0 }},
-		{"tenants", func(w *Workload) { w.Tenants = 0 }},
-		{"zipf", func(w *Workload) { w.ZipfS = 1 }},
-		{"procs", func(w *Workload) { w.Procs = 0 }},
-		{"duration", func(w *Workload) { w.Duration = 0 }},
+		{"rate", func(w *Workload) { w.Rate = 0 }, "-rate"},
+		{"rate NaN", func(w *Workload) { w.Rate = math.NaN() }, "-rate"},
+		{"rate Inf", func(w *Workload) { w.Rate = math.Inf(1) }, "-rate"},
+		{"rate 1e300", func(w *Workload) { w.Rate = 1e300 }, "-rate"},
+		{"rate above max", func(w *Workload) { w.Rate = maxRate + 1 }, "-rate"},
+		{"rate max", func(w *Workload) { w.Rate = maxRate; w.Duration = time.Hour }, ""},
+		{"tenants", func(w *Workload) { w.Tenants = 0 }, "-tenants"},
+		{"tenants above max", func(w *Workload) { w.Tenants = maxTenants + 1 }, "-tenants"},
+		{"tenants max", func(w *Workload) { w.Tenants = maxTenants }, ""},
+		{"zipf", func(w *Workload) { w.ZipfS = 1 }, "-zipf"},
+		{"zipf Inf", func(w *Workload) { w.ZipfS = math.Inf(1) }, "-zipf"},
+		{"procs", func(w *Workload) { w.Procs = 0 }, "-procs"},
+		{"procs above max", func(w *Workload) { w.Procs = maxProcs + 1 }, "-procs"},
+		{"procs max", func(w *Workload) { w.Procs = maxProcs }, ""},
+		{"duration", func(w *Workload) { w.Duration = 0 }, "-hours"},
+		{"duration negative", func(w *Workload) { w.Duration = -time.Hour }, "-hours"},
+		{"duration above max", func(w *Workload) { w.Duration = maxHours*time.Hour + 1 }, "-hours"},
+		{"duration max", func(w *Workload) { w.Duration = maxHours * time.Hour }, ""},
+		{"requests", func(w *Workload) { w.Rate, w.Duration = maxRate, 3*time.Hour }, "1,000,000,000"},
+		{"procs × tenants", func(w *Workload) { w.Procs, w.Tenants = maxProcs, maxTenants }, "-procs 100 × -tenants 1000000"},
+		{"procs × tenants max", func(w *Workload) { w.Procs, w.Tenants = 10, maxTenants }, ""},
 	} {
 		w := incidentWorkload()
 		tc.edit(&w)
-		if err := w.Validate(); err == nil {
-			t.Errorf("%s: Validate() = nil; want an error", tc.name)
+		err := w.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: Validate() = %v; want nil", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: Validate() = %v; want an error with %q", tc.name, err, tc.want)
 		}
 	}
 	if err := incidentWorkload().Validate(); err != nil {
 		t.Errorf("incident workload: Validate() = %v", err)
+	}
+}
+
+// TestParseFlagsBounds checks that each flag's out-of-range values are
+// refused with an error naming the flag, and that the values at the bounds
+// pass. Without the bounds, most of these runs would never finish.
+func TestParseFlagsBounds(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // in the error; "" for valid
+	}{
+		{[]string{"-rate", "Inf"}, "-rate +Inf out of range"},
+		{[]string{"-rate", "NaN"}, "-rate NaN out of range"},
+		{[]string{"-rate", "1e300"}, "-rate 1e+300 out of range"},
+		{[]string{"-rate", "-5"}, "-rate -5 out of range"},
+		{[]string{"-rate", "100000", "-hours", "2"}, ""},
+		{[]string{"-rate", "100000", "-hours", "3"}, "at most 1,000,000,000 fit in one run"},
+		{[]string{"-procs", "1000000"}, "-procs 1000000 out of range: want 1 to 100"},
+		{[]string{"-procs", "0"}, "-procs 0 out of range"},
+		{[]string{"-procs", "100"}, ""},
+		{[]string{"-tenants", "100000000"}, "-tenants 100000000 out of range: want 1 to 1,000,000"},
+		{[]string{"-tenants", "1000000", "-procs", "10"}, ""},
+		{[]string{"-tenants", "1000000", "-procs", "11"}, "-procs 11 × -tenants 1000000"},
+		{[]string{"-hours", "1e6"}, "-hours 1e+06 out of range"},
+		{[]string{"-hours", "1e7"}, "-hours 1e+07 out of range"},
+		{[]string{"-hours", "Inf"}, "-hours +Inf out of range"},
+		{[]string{"-hours", "NaN"}, "-hours NaN out of range"},
+		{[]string{"-hours", "0"}, "-hours 0 out of range"},
+		{[]string{"-hours", "-1"}, "-hours -1 out of range"},
+		{[]string{"-hours", "1e-30"}, "-hours: simulated duration 0s out of range"},
+		{[]string{"-hours", "168"}, ""},
+		{[]string{"-zipf", "Inf"}, "-zipf +Inf out of range"},
+		{[]string{"-zipf", "1"}, "-zipf 1 out of range"},
+	} {
+		_, err := parseFlags(tc.args, io.Discard)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("parseFlags(%q) = %v; want nil", tc.args, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("parseFlags(%q) = %v; want an error with %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := parseFlags(nil, io.Discard); err != nil {
+		t.Errorf("default flags: %v", err)
 	}
 }
 

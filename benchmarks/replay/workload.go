@@ -25,19 +25,42 @@ func incidentWorkload() Workload {
 	return Workload{Rate: 203, Tenants: 100, ZipfS: 1.1, Procs: 3, Duration: 3 * time.Hour, Seed: 20260127}
 }
 
-// Validate reports whether w can be generated.
+// Bounds of a workload. Each keeps a run of the replay finite and its
+// memory modest; the incident (203 requests/s, 100 tenants, 3 processes,
+// 3 hours: 2.2 million requests) is far inside all of them.
+const (
+	maxRate     = 100_000       // requests per simulated second
+	maxTenants  = 1_000_000     // tenants
+	maxProcs    = 100           // processes
+	maxHours    = 168           // simulated hours: a week
+	maxZipfS    = 100           // beyond a few, all traffic is the busiest tenant's
+	maxRequests = 1_000_000_000 // expected requests in one run: Rate × seconds
+	// maxProcTenants bounds Procs × Tenants: the periodic strategy keeps a
+	// count per tenant in every process (48 bytes each) and scans them all
+	// at every sync.
+	maxProcTenants = 10_000_000
+)
+
+// Validate reports whether w can be generated, and replayed in a bounded
+// time and memory. Its errors name the command's flags.
 func (w Workload) Validate() error {
 	switch {
-	case !(w.Rate > 0):
-		return fmt.Errorf("replay: rate %v must be positive", w.Rate)
-	case w.Tenants < 1:
-		return fmt.Errorf("replay: %d tenants, need at least 1", w.Tenants)
-	case !(w.ZipfS > 1):
-		return fmt.Errorf("replay: Zipf exponent %v must be above 1", w.ZipfS)
-	case w.Procs < 1:
-		return fmt.Errorf("replay: %d processes, need at least 1", w.Procs)
-	case w.Duration <= 0:
-		return fmt.Errorf("replay: duration %v must be positive", w.Duration)
+	case !(w.Rate > 0 && w.Rate <= maxRate): // NaN fails too
+		return fmt.Errorf("-rate %v out of range: requests per simulated second must be above 0 and at most %s", w.Rate, groupInt(maxRate))
+	case w.Tenants < 1 || w.Tenants > maxTenants:
+		return fmt.Errorf("-tenants %d out of range: want 1 to %s", w.Tenants, groupInt(maxTenants))
+	case !(w.ZipfS > 1 && w.ZipfS <= maxZipfS):
+		return fmt.Errorf("-zipf %v out of range: the Zipf exponent must be above 1 and at most %d", w.ZipfS, maxZipfS)
+	case w.Procs < 1 || w.Procs > maxProcs:
+		return fmt.Errorf("-procs %d out of range: want 1 to %d", w.Procs, maxProcs)
+	case w.Duration <= 0 || w.Duration > maxHours*time.Hour:
+		return fmt.Errorf("-hours: simulated duration %v out of range: must be above 0 and at most %dh", w.Duration, maxHours)
+	case w.Rate*w.Duration.Seconds() > maxRequests:
+		return fmt.Errorf("-rate %v over -hours %v is %s requests: at most %s fit in one run (-rate × -hours × 3600)",
+			w.Rate, w.Duration.Hours(), groupInt(int64(w.Rate*w.Duration.Seconds())), groupInt(maxRequests))
+	case int64(w.Procs)*int64(w.Tenants) > maxProcTenants:
+		return fmt.Errorf("-procs %d × -tenants %d is %s per-process tenant counters: at most %s",
+			w.Procs, w.Tenants, groupInt(int64(w.Procs)*int64(w.Tenants)), groupInt(maxProcTenants))
 	}
 	return nil
 }
