@@ -94,7 +94,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.Redis, "redis", "", "real Redis `host:port` (default: embedded miniredis)")
 	fs.StringVar(&c.Cluster, "cluster", "", "real Redis Cluster seed `addrs`, comma-separated")
 	fs.StringVar(&c.SVG, "svg", "", "write a chart of commands per simulated minute to this `file`")
-	fs.DurationVar(&c.Interval, "interval", time.Second, "hybrid store flush interval, in simulated time")
+	fs.DurationVar(&c.Interval, "interval", time.Second,
+		fmt.Sprintf("hybrid store flush interval, in simulated time, %v to %v; -procs × -hours × 3600 s / -interval at most %s flushes",
+			minInterval, maxInterval, groupInt(maxFlushes)))
 	fs.StringVar(&c.Only, "only", "", "comma-separated strategies to run (default all): "+strings.Join(specKeys(), ","))
 	fs.BoolVar(&c.Markdown, "markdown", false, "print the tables as Markdown")
 	fs.BoolVar(&c.Progress, "progress", true, "show a progress line on stderr")
@@ -117,13 +119,37 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	if c.Policy.PerMinute <= 0 || c.Policy.PerDay <= 0 {
 		return c, errors.New("limits must be positive")
 	}
-	if c.Interval <= 0 {
-		return c, fmt.Errorf("-interval %v must be positive", c.Interval)
+	if err := validateInterval(c.Interval, c.Workload); err != nil {
+		return c, err
 	}
 	if c.Redis != "" && c.Cluster != "" {
 		return c, errors.New("give -redis or -cluster, not both")
 	}
 	return c, nil
+}
+
+// Bounds of -interval. Each process of a hybrid strategy flushes once per
+// interval of simulated time, and a flush costs about a round trip (half a
+// millisecond on the embedded miniredis): at 1 ms, three processes would
+// flush 32 million times in the default three hours. maxFlushes lets every
+// -procs and -hours run at the default 1 s interval.
+const (
+	minInterval = 10 * time.Millisecond
+	maxInterval = 24 * time.Hour
+	maxFlushes  = 100_000_000 // per strategy: Procs × Duration / interval
+)
+
+// validateInterval reports whether the hybrid strategies can flush every
+// interval over w in a bounded time. w must be valid.
+func validateInterval(interval time.Duration, w Workload) error {
+	if interval < minInterval || interval > maxInterval {
+		return fmt.Errorf("-interval %v out of range: the flush interval must be at least %v and at most %v", interval, minInterval, maxInterval)
+	}
+	if n := float64(w.Procs) * w.Duration.Seconds() / interval.Seconds(); n > maxFlushes {
+		return fmt.Errorf("-procs %d over -hours %v flushing every -interval %v is %s flushes: at most %s fit in one run (-procs × -hours × 3600 s / -interval)",
+			w.Procs, w.Duration.Hours(), interval, groupInt(int64(n)), groupInt(maxFlushes))
+	}
+	return nil
 }
 
 func specKeys() []string {

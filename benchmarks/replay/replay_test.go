@@ -147,6 +147,15 @@ func TestParseFlagsBounds(t *testing.T) {
 		{[]string{"-hours", "168"}, ""},
 		{[]string{"-zipf", "Inf"}, "-zipf +Inf out of range"},
 		{[]string{"-zipf", "1"}, "-zipf 1 out of range"},
+		{[]string{"-interval", "1ns"}, "-interval 1ns out of range: the flush interval must be at least 10ms"},
+		{[]string{"-interval", "1ms"}, "-interval 1ms out of range"},
+		{[]string{"-interval", "0"}, "-interval 0s out of range"},
+		{[]string{"-interval", "-1s"}, "-interval -1s out of range"},
+		{[]string{"-interval", "25h"}, "-interval 25h0m0s out of range"},
+		{[]string{"-interval", "10ms"}, ""},
+		{[]string{"-interval", "24h"}, ""},
+		{[]string{"-interval", "10ms", "-procs", "100"}, "is 108,000,000 flushes: at most 100,000,000"},
+		{[]string{"-procs", "100", "-hours", "168"}, ""},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		switch {
