@@ -90,7 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Uint64Var(&c.Workload.Seed, "seed", c.Workload.Seed, "random seed of the workload")
 	fs.Int64Var(&c.Policy.PerMinute, "per-minute", c.Policy.PerMinute, "limit per tenant per minute")
 	fs.Int64Var(&c.Policy.PerDay, "per-day", c.Policy.PerDay, "limit per tenant per day")
-	fs.Float64Var(&c.Price, "price", 0.20, "price in dollars per 10,000 Redis commands")
+	fs.Float64Var(&c.Price, "price", 0.20, "price in dollars per 10,000 Redis commands, 0 to "+groupInt(maxPrice))
 	fs.StringVar(&c.Redis, "redis", "", "real Redis `host:port` (default: embedded miniredis)")
 	fs.StringVar(&c.Cluster, "cluster", "", "real Redis Cluster seed `addrs`, comma-separated")
 	fs.StringVar(&c.SVG, "svg", "", "write a chart of commands per simulated minute to this `file`")
@@ -115,6 +115,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	c.Workload.Duration = time.Duration(*hours * float64(time.Hour))
 	if err := c.Workload.Validate(); err != nil {
 		return c, err
+	}
+	if !(c.Price >= 0 && c.Price <= maxPrice) { // NaN fails too
+		return c, fmt.Errorf("-price %v out of range: dollars per 10,000 commands must be at least 0 and at most %s", c.Price, groupInt(maxPrice))
 	}
 	if c.Policy.PerMinute <= 0 || c.Policy.PerDay <= 0 {
 		return c, errors.New("limits must be positive")
@@ -151,6 +154,10 @@ func validateInterval(interval time.Duration, w Workload) error {
 	}
 	return nil
 }
+
+// maxPrice bounds -price, in dollars per 10,000 commands: far above any
+// real price, low enough for the cost column to stay readable.
+const maxPrice = 1_000_000
 
 func specKeys() []string {
 	var keys []string

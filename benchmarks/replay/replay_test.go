@@ -156,6 +156,12 @@ func TestParseFlagsBounds(t *testing.T) {
 		{[]string{"-interval", "24h"}, ""},
 		{[]string{"-interval", "10ms", "-procs", "100"}, "is 108,000,000 flushes: at most 100,000,000"},
 		{[]string{"-procs", "100", "-hours", "168"}, ""},
+		{[]string{"-price", "-1"}, "-price -1 out of range"},
+		{[]string{"-price", "NaN"}, "-price NaN out of range"},
+		{[]string{"-price", "Inf"}, "-price +Inf out of range"},
+		{[]string{"-price", "1e300"}, "-price 1e+300 out of range"},
+		{[]string{"-price", "0"}, ""},
+		{[]string{"-price", "1000000"}, ""},
 	} {
 		_, err := parseFlags(tc.args, io.Discard)
 		switch {
