@@ -32,12 +32,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -125,10 +128,80 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	if err := validateInterval(c.Interval, c.Workload); err != nil {
 		return c, err
 	}
-	if c.Redis != "" && c.Cluster != "" {
-		return c, errors.New("give -redis or -cluster, not both")
+	if _, _, err := serverAddrs(c.Redis, c.Cluster); err != nil {
+		return c, err
 	}
 	return c, nil
+}
+
+// serverAddrs returns the addresses of the real Redis that -redis or
+// -cluster names, and whether it is a cluster; none for the embedded one.
+// Every address must be a host:port: go-redis dials 127.0.0.1:6379 for an
+// empty one, which would run the replay on a server nobody named.
+func serverAddrs(redis, cluster string) (addrs []string, isCluster bool, err error) {
+	switch {
+	case redis != "" && cluster != "":
+		return nil, false, errors.New("give -redis or -cluster, not both")
+	case redis != "":
+		if strings.Contains(redis, ",") {
+			return nil, false, fmt.Errorf("-redis %q: one address only (host:port); for a cluster's nodes use -cluster", redis)
+		}
+		addrs = []string{strings.TrimSpace(redis)}
+	case cluster != "":
+		for _, a := range strings.Split(cluster, ",") {
+			addrs = append(addrs, strings.TrimSpace(a))
+		}
+		isCluster = true
+	default:
+		return nil, false, nil
+	}
+	name, value := "-redis", redis
+	if isCluster {
+		name, value = "-cluster", cluster
+	}
+	for _, a := range addrs {
+		if a == "" {
+			return nil, false, fmt.Errorf("%s %q: empty address (want host:port, comma-separated for -cluster)", name, value)
+		}
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return nil, false, fmt.Errorf("%s %q: address %q is not host:port", name, value, a)
+		}
+	}
+	return addrs, isCluster, nil
+}
+
+// explainRedirect adds a hint to err when it is a cluster redirection
+// (MOVED or ASK) or a CROSSSLOT refusal met on a server given with -redis:
+// the server is a node of a Redis Cluster, which only a cluster client
+// (-cluster) follows.
+func explainRedirect(err error, cluster bool) error {
+	if err == nil || cluster {
+		return err
+	}
+	why := ""
+	if addr, ok := goredis.IsMovedError(err); ok {
+		why = "it redirects to " + addr
+	} else if addr, ok := goredis.IsAskError(err); ok {
+		why = "it redirects to " + addr
+	} else {
+		// The typed error may have been flattened to text on its way up.
+		for _, part := range strings.Split(err.Error(), ": ") {
+			f := strings.Fields(part)
+			switch {
+			case len(f) == 3 && (f[0] == "MOVED" || f[0] == "ASK"):
+				why = "it redirects to " + f[2]
+			case len(f) > 0 && f[0] == "CROSSSLOT":
+				why = "it refuses keys of several hash slots in one command"
+			}
+			if why != "" {
+				break
+			}
+		}
+	}
+	if why == "" {
+		return err
+	}
+	return fmt.Errorf("%w: the server given with -redis is a Redis Cluster node (%s); use -cluster with the cluster's nodes", err, why)
 }
 
 // Bounds of -interval. Each process of a hybrid strategy flushes once per
@@ -215,11 +288,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 
 	opts := Options{Workload: cfg.Workload, Policy: cfg.Policy, Interval: cfg.Interval, Specs: specs, Full: cfg.Full}
-	if cfg.Redis != "" || cfg.Cluster != "" {
-		addrs, cluster := []string{cfg.Redis}, false
-		if cfg.Cluster != "" {
-			addrs, cluster = strings.Split(cfg.Cluster, ","), true
-		}
+	addrs, cluster, err := serverAddrs(cfg.Redis, cfg.Cluster)
+	if err != nil {
+		return err
+	}
+	if addrs != nil {
 		srv, err := newRemote(ctx, addrs, cluster)
 		if err != nil {
 			return err
@@ -238,6 +311,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	start := time.Now()
 	results, err := Replay(ctx, opts)
+	err = explainRedirect(err, cluster)
 	if cfg.Progress {
 		fmt.Fprint(stderr, "\r\033[K")
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -426,6 +428,80 @@ func TestSelectSpecs(t *testing.T) {
 		}
 		if got := strings.Join(keys, ","); got != tc.want {
 			t.Errorf("selectSpecs(%q) = %s; want %s", tc.only, got, tc.want)
+		}
+	}
+}
+
+func TestServerAddrs(t *testing.T) {
+	for _, tc := range []struct {
+		redis, cluster string
+		want           string // addresses, comma-separated, then "/cluster" for a cluster
+		errWant        string
+	}{
+		{"", "", "", ""},
+		{"127.0.0.1:6379", "", "127.0.0.1:6379", ""},
+		{" [::1]:6379 ", "", "[::1]:6379", ""},
+		{"", "a:7000,b:7001, c:7002", "a:7000,b:7001,c:7002/cluster", ""},
+		{"", "a:7000", "a:7000/cluster", ""},
+		{"", ",", "", `-cluster ",": empty address`},
+		{"", "a:7000,", "", `-cluster "a:7000,": empty address`},
+		{"", "a:7000, ,b:7001", "", "empty address"},
+		{" ", "", "", `-redis " ": empty address`},
+		{"a:1,b:2", "", "", "one address only"},
+		{"localhost", "", "", `address "localhost" is not host:port`},
+		{"", "a:7000,b", "", `address "b" is not host:port`},
+		{"a:", "", "", `address "a:" is not host:port`},
+		{"a:1", "b:2", "", "not both"},
+	} {
+		addrs, cluster, err := serverAddrs(tc.redis, tc.cluster)
+		if tc.errWant != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errWant) {
+				t.Errorf("serverAddrs(%q, %q) = %q, %v, %v; want an error with %q", tc.redis, tc.cluster, addrs, cluster, err, tc.errWant)
+			}
+			// parseFlags refuses the same values.
+			args := []string{"-redis", tc.redis, "-cluster", tc.cluster}
+			if _, err := parseFlags(args, io.Discard); err == nil || !strings.Contains(err.Error(), tc.errWant) {
+				t.Errorf("parseFlags(%q) = %v; want an error with %q", args, err, tc.errWant)
+			}
+			continue
+		}
+		got := strings.Join(addrs, ",")
+		if cluster {
+			got += "/cluster"
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("serverAddrs(%q, %q) = %q, %v; want %q", tc.redis, tc.cluster, got, err, tc.want)
+		}
+	}
+}
+
+func TestExplainRedirect(t *testing.T) {
+	moved := errors.New("MOVED 3999 127.0.0.1:7001")
+	for _, tc := range []struct {
+		name    string
+		err     error
+		cluster bool
+		want    string // in the error; "" for unchanged
+	}{
+		{"moved, wrapped", fmt.Errorf("naive: request at 0s: %w", moved), false, "is a Redis Cluster node (it redirects to 127.0.0.1:7001); use -cluster"},
+		{"moved, as text", fmt.Errorf("relaxed: process 0 at 1s: %v", moved), false, "use -cluster"},
+		{"moved, bare", moved, false, "use -cluster"},
+		{"ask", fmt.Errorf("strict: %w", errors.New("ASK 3999 127.0.0.1:7002")), false, "redirects to 127.0.0.1:7002"},
+		{"crossslot", errors.New("relaxed: process 0 at 1s: hybrid: flush: redis: store: backend unavailable: CROSSSLOT Keys in request don't hash to the same slot"), false, "(it refuses keys of several hash slots in one command); use -cluster"},
+		{"on a cluster", fmt.Errorf("naive: %w", moved), true, ""},
+		{"other error", errors.New("naive: request at 0s: connection refused"), false, ""},
+		{"a key named MOVED", errors.New("WRONGTYPE MOVED x y"), false, ""},
+		{"nil", nil, false, ""},
+	} {
+		got := explainRedirect(tc.err, tc.cluster)
+		if tc.want == "" {
+			if got != tc.err {
+				t.Errorf("%s: explainRedirect(%v) = %v; want it unchanged", tc.name, tc.err, got)
+			}
+			continue
+		}
+		if got == nil || !strings.Contains(got.Error(), tc.want) || !strings.HasPrefix(got.Error(), tc.err.Error()) {
+			t.Errorf("%s: explainRedirect(%v) = %v; want the error followed by %q", tc.name, tc.err, got, tc.want)
 		}
 	}
 }
