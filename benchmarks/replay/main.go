@@ -286,6 +286,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	// After the first interrupt, the replay stops and deletes its keys
+	// from a real server; a second one kills the process as usual.
+	context.AfterFunc(ctx, stop)
 
 	opts := Options{Workload: cfg.Workload, Policy: cfg.Policy, Interval: cfg.Interval, Specs: specs, Full: cfg.Full}
 	addrs, cluster, err := serverAddrs(cfg.Redis, cfg.Cluster)
@@ -309,6 +312,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if cfg.Progress {
 		opts.OnProgress = progressLine(stderr)
 	}
+	opts.Warn = stderr
 	start := time.Now()
 	results, err := Replay(ctx, opts)
 	err = explainRedirect(err, cluster)
@@ -351,6 +355,27 @@ type Options struct {
 	// OnProgress, if set, is called a few times a second with the requests
 	// each strategy has replayed and is expected to replay.
 	OnProgress func(names []string, done, expected []int64, elapsed time.Duration)
+	// Warn, if set, receives warnings: keys a failed or interrupted
+	// strategy could not delete from a shared server.
+	Warn io.Writer
+}
+
+// keyCleaner is a Server that outlives the strategies run on it (a real
+// Redis), whose keys a run deletes when it is done.
+type keyCleaner interface {
+	deletePrefix(ctx context.Context, prefix string) error
+}
+
+// cleanupTimeout bounds the deletion of one strategy's keys.
+const cleanupTimeout = 15 * time.Second
+
+// cleanUp deletes the keys under prefix from c, with a context of its own:
+// the run's context may be cancelled already (an interrupt), and the keys
+// must go all the same.
+func cleanUp(ctx context.Context, c keyCleaner, prefix string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	return c.deletePrefix(ctx, prefix)
 }
 
 // workloadFor returns the workload strategy spec replays under o.
@@ -402,15 +427,23 @@ func Replay(ctx context.Context, o Options) ([]*Result, error) {
 	one := func(i int, srv Server) error {
 		prefix := runID + ":" + o.Specs[i].Key
 		r, err := Run(ctx, o.workloadFor(o.Specs[i]), o.Policy, o.Specs[i], srv, prefix, o.Interval, progs[i])
+		// A shared server keeps what the strategy wrote, whether it
+		// finished, failed or was interrupted: delete it in every case.
+		if c, ok := srv.(keyCleaner); ok {
+			if cerr := cleanUp(ctx, c, prefix); cerr != nil {
+				if err == nil {
+					return cerr // names the prefix
+				}
+				// The strategy's own error is the one to return.
+				if o.Warn != nil {
+					fmt.Fprintf(o.Warn, "replay: %s: keys left on the server: %v\n", o.Specs[i].Key, cerr)
+				}
+			}
+		}
 		if err != nil {
 			return err
 		}
 		results[i] = r
-		if rs, ok := srv.(*remote); ok {
-			if err := rs.deletePrefix(ctx, prefix); err != nil {
-				return err // names the prefix
-			}
-		}
 		return nil
 	}
 	// One strategy at a time: INFO commandstats is global on a shared

@@ -506,6 +506,101 @@ func TestExplainRedirect(t *testing.T) {
 	}
 }
 
+// cleanedEmbedded is an embedded miniredis that, like a real server,
+// keeps its keys across strategies and has them deleted by the replay.
+// Its deletions fail with deleteErr when that is set.
+type cleanedEmbedded struct {
+	*embedded
+	admin     goredis.UniversalClient
+	deleteErr error
+}
+
+func (c *cleanedEmbedded) deletePrefix(ctx context.Context, prefix string) error {
+	if c.deleteErr != nil {
+		return c.deleteErr
+	}
+	return redisstats.DeletePrefix(ctx, c.admin, prefix)
+}
+
+// keyWriter is a strategy that writes keys under its prefix, and at its
+// 100th request does what its test case says: fail, or cancel the replay
+// (an interrupt).
+type keyWriter struct {
+	env    *Env
+	c      RedisClient
+	n      int
+	action func() error
+}
+
+func (s *keyWriter) Allow(ctx context.Context, _, tenant int, _ time.Time) (bool, error) {
+	s.n++
+	if s.n == 100 && s.action != nil {
+		return false, s.action()
+	}
+	if s.n > 100 && s.action != nil { // interrupted: Run sees it every 4096 requests
+		return true, nil
+	}
+	return true, s.c.Incr(ctx, s.env.Prefix+":t"+strconv.Itoa(tenant)).Err()
+}
+
+func (s *keyWriter) Every() time.Duration                       { return 0 }
+func (s *keyWriter) Tick(context.Context, int, time.Time) error { return nil }
+func (s *keyWriter) Close() error                               { return s.c.Close() }
+
+// TestReplayDeletesKeys checks that a strategy's keys are deleted from a
+// shared server when it succeeds, fails or is interrupted, and that a
+// failed deletion is reported.
+func TestReplayDeletesKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		action    func(cancel context.CancelFunc) error
+		deleteErr error
+		wantErr   string
+		wantWarn  string
+	}{
+		{"succeeds", nil, nil, "", ""},
+		{"fails", func(context.CancelFunc) error { return errors.New("boom") }, nil, "boom", ""},
+		{"interrupted", func(cancel context.CancelFunc) error { cancel(); return nil }, nil, "context canceled", ""},
+		{"succeeds, cleanup fails", nil, errors.New("no route"), "no route", ""},
+		{"fails, cleanup fails", func(context.CancelFunc) error { return errors.New("boom") }, errors.New("no route"),
+			"boom", "replay: keys: keys left on the server: no route\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := newEmbedded()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			srv := &cleanedEmbedded{embedded: e, admin: e.NewClient(new(redisstats.Counter)), deleteErr: tc.deleteErr}
+			defer srv.admin.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			spec := StrategySpec{Key: "keys", Name: "key writer", Build: func(env *Env) (Strategy, error) {
+				s := &keyWriter{env: env, c: env.NewClient()}
+				if tc.action != nil {
+					s.action = func() error { return tc.action(cancel) }
+				}
+				return s, nil
+			}}
+			var warn bytes.Buffer
+			_, err = Replay(ctx, Options{Workload: smallWorkload(1), Policy: incidentPolicy(), Interval: time.Second,
+				Specs: []StrategySpec{spec}, Shared: srv, Warn: &warn})
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("Replay: %v; want error %q", err, tc.wantErr)
+			}
+			if warn.String() != tc.wantWarn {
+				t.Errorf("warnings %q; want %q", warn.String(), tc.wantWarn)
+			}
+			if tc.deleteErr != nil {
+				return
+			}
+			if keys := e.m.Keys(); len(keys) != 0 {
+				t.Errorf("%d keys left on the server: %q", len(keys), keys[:min(len(keys), 5)])
+			}
+		})
+	}
+}
+
 func TestExitCode(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
