@@ -309,20 +309,52 @@ func run(args []string, stdout, stderr io.Writer) error {
 		// across CPUs, which makes the replay about 1.5× faster.
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	}
-	if cfg.Progress {
-		opts.OnProgress = progressLine(stderr)
-	}
 	opts.Warn = stderr
+	// The progress line rewrites itself with terminal escapes: only on a
+	// terminal. Elsewhere (a file, a pipe) each strategy gets one plain
+	// line when it is done.
+	live := cfg.Progress && isTerminal(stderr)
+	if live {
+		opts.OnProgress = progressLine(stderr)
+		opts.Warn = clearLine{stderr}
+	} else if cfg.Progress {
+		opts.OnDone = func(r *Result) {
+			fmt.Fprintf(stderr, "replay: %s done: %s requests over %s simulated in %.1f s\n",
+				r.Spec.Key, groupInt(r.Requests), fmtSpan(r.Duration), r.Wall.Seconds())
+		}
+	}
 	start := time.Now()
 	results, err := Replay(ctx, opts)
 	err = explainRedirect(err, cluster)
-	if cfg.Progress {
+	if live {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
 	if err != nil {
 		return err
 	}
 	return report(stdout, cfg, results, opts, time.Since(start))
+}
+
+// isTerminal reports whether w is a terminal (a character device, as
+// /dev/tty is; /dev/null is one too, harmlessly).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// clearLine writes to a terminal that shows a progress line: it clears the
+// line first, so that what it writes does not run on from the progress.
+type clearLine struct{ w io.Writer }
+
+func (c clearLine) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(c.w, "\r\033[K"); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // progressLine returns a progress printer that overwrites one line.
@@ -355,6 +387,9 @@ type Options struct {
 	// OnProgress, if set, is called a few times a second with the requests
 	// each strategy has replayed and is expected to replay.
 	OnProgress func(names []string, done, expected []int64, elapsed time.Duration)
+	// OnDone, if set, is called with each strategy's result when it has
+	// been replayed.
+	OnDone func(r *Result)
 	// Warn, if set, receives warnings: keys a failed or interrupted
 	// strategy could not delete from a shared server.
 	Warn io.Writer
@@ -444,6 +479,9 @@ func Replay(ctx context.Context, o Options) ([]*Result, error) {
 			return err
 		}
 		results[i] = r
+		if o.OnDone != nil {
+			o.OnDone(r)
+		}
 		return nil
 	}
 	// One strategy at a time: INFO commandstats is global on a shared

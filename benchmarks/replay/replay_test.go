@@ -601,6 +601,64 @@ func TestReplayDeletesKeys(t *testing.T) {
 	}
 }
 
+// TestProgressOnlyOnTerminal checks that the progress line, with its
+// terminal escapes, is written only to a terminal, and that other stderrs
+// get one plain line per strategy.
+func TestProgressOnlyOnTerminal(t *testing.T) {
+	file, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	for _, tc := range []struct {
+		name     string
+		w        io.Writer
+		terminal bool
+	}{
+		{"buffer", new(bytes.Buffer), false},
+		{"file", file, false},
+		{"character device", devNull, true},
+	} {
+		if got := isTerminal(tc.w); got != tc.terminal {
+			t.Errorf("%s: isTerminal = %v; want %v", tc.name, got, tc.terminal)
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"progress", nil, "replay: naive done: "},
+		{"no progress", []string{"-progress=false"}, ""},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"-hours", "0.01", "-only", "naive,periodic"}, tc.args...)
+		if err := run(args, &out, &errOut); err != nil {
+			t.Fatalf("%s: run: %v", tc.name, err)
+		}
+		got := errOut.String()
+		if strings.ContainsAny(got, "\r\033") {
+			t.Errorf("%s: terminal escapes on a stderr that is no terminal: %q", tc.name, got)
+		}
+		if tc.want == "" {
+			if got != "" {
+				t.Errorf("%s: stderr %q; want nothing", tc.name, got)
+			}
+			continue
+		}
+		lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], tc.want) || !strings.HasPrefix(lines[1], "replay: periodic done: ") {
+			t.Errorf("%s: stderr %q; want one line per strategy, starting %q", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestExitCode(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
