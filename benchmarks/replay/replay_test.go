@@ -659,6 +659,41 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 	}
 }
 
+func TestPeriodicRemark(t *testing.T) {
+	for _, tc := range []struct {
+		redisTotal, admitted int64
+		want                 string
+	}{
+		// The default run's figures.
+		{226469810, 1108013, "Redis's day counters say 226469810 requests; the processes admitted 1108013 (204.4×: whole counts pushed every sync)"},
+		// -only periodic -hours 0.01: only one process had synced.
+		{1544, 5259, "Redis's day counters say 1544 requests; the processes admitted 5259 (fewer: what each process admitted since its last sync, every 30 s, was not pushed yet)"},
+		{3, 5259, "Redis's day counters say 3 requests; the processes admitted 5259 (fewer: what each process admitted since its last sync, every 30 s, was not pushed yet)"},
+		{0, 0, "Redis's day counters say 0 requests; the processes admitted 0"},
+		{500, 500, "Redis's day counters say 500 requests; the processes admitted 500"},
+		{7, 0, "Redis's day counters say 7 requests; the processes admitted 0 (7.0×: whole counts pushed every sync)"},
+	} {
+		if got := periodicRemark(tc.redisTotal, tc.admitted); got != tc.want {
+			t.Errorf("periodicRemark(%d, %d) =\n%s\nwant\n%s", tc.redisTotal, tc.admitted, got, tc.want)
+		}
+	}
+	// Replayed: in one minute each of the three processes syncs once (at
+	// 30, 40 and 50 s), and what they admit after is never pushed; over
+	// five, the whole counts pushed again and again outweigh it.
+	for _, tc := range []struct {
+		minutes int
+		want    string
+	}{
+		{1, "(fewer: "},
+		{5, "×: whole counts pushed every sync)"},
+	} {
+		r := replaySmall(t, tc.minutes, "periodic")["periodic"]
+		if !strings.Contains(r.Extra, tc.want) {
+			t.Errorf("%d min: remark %q; want %q", tc.minutes, r.Extra, tc.want)
+		}
+	}
+}
+
 func TestExitCode(t *testing.T) {
 	for _, tc := range []struct {
 		args []string

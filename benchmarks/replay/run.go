@@ -187,8 +187,7 @@ func Run(ctx context.Context, w Workload, p Policy, spec StrategySpec, srv Serve
 	}
 	res.ServerCmds = redisstats.Delta(before, after)
 	if ps, ok := s.(*periodic); ok {
-		res.Extra = fmt.Sprintf("Redis's day counters say %d requests; the processes admitted %d (%.1f×: whole counts pushed every sync)",
-			ps.RedisDayTotal(), res.Exact.Admitted, float64(ps.RedisDayTotal())/float64(max(res.Exact.Admitted, 1)))
+		res.Extra = periodicRemark(ps.RedisDayTotal(), res.Exact.Admitted)
 	}
 	if fs, ok := s.(*floodgateStrategy); ok {
 		res.Extra = fs.remark()
@@ -201,4 +200,20 @@ func Run(ctx context.Context, w Workload, p Policy, spec StrategySpec, srv Serve
 		return nil, fmt.Errorf("%s: close: %w", spec.Key, err)
 	}
 	return res, nil
+}
+
+// periodicRemark compares the day totals the periodic strategy's Redis
+// holds with the requests its processes admitted, and explains the
+// difference the way it goes: above, each sync pushed whole counts again;
+// below, the counts admitted since each process's last sync were never
+// pushed (a short run, or many tenants).
+func periodicRemark(redisTotal, admitted int64) string {
+	s := fmt.Sprintf("Redis's day counters say %d requests; the processes admitted %d", redisTotal, admitted)
+	switch {
+	case redisTotal > admitted:
+		s += fmt.Sprintf(" (%.1f×: whole counts pushed every sync)", float64(redisTotal)/float64(max(admitted, 1)))
+	case redisTotal < admitted:
+		s += " (fewer: what each process admitted since its last sync, every 30 s, was not pushed yet)"
+	}
+	return s
 }
