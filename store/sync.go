@@ -25,12 +25,15 @@ type Syncer interface {
 	// batch into groups applies each group at most once.
 	//
 	// Reset epochs: the syncer's Reset of a cell that holds a value
-	// advances the cell's epoch, which outlives the value until the cell
-	// would have expired. Each result reports its cell's epoch, and an
-	// item whose Epoch is not its cell's current one has its Floor
-	// ignored (taken as 0): a floor that a process computed from its view
-	// of the cell before someone reset it must not bring the reset value
-	// back.
+	// advances the cell's epoch, which lives as long as the cell would have
+	// and as long as the cell is written again. Each result reports its
+	// cell's epoch (0 when it has none), and an item whose Epoch differs
+	// from an epoch its cell has gets its Floor ignored (taken as 0): a
+	// floor that a process computed from its view of the cell before
+	// someone reset it must not bring the reset value back. A cell with no
+	// epoch (never reset, or its epoch lost with the data in a restart)
+	// honours every floor. A SyncTake grant reported again for a repeated
+	// ID is 0 when the cell was reset since: the reset voided it.
 	//
 	// Errors: a contract violation wraps ErrInvalidBatch; a backend failure
 	// wraps ErrUnavailable, in which case some groups may have been applied

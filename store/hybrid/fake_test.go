@@ -71,7 +71,11 @@ func (f *fakeRemote) Sync(ctx context.Context, b *store.SyncBatch) error {
 	if cached, ok := f.ids[b.ID]; ok && b.ID != "" {
 		b.Results = append(b.Results[:0], cached...)
 		for i := range b.Results {
-			b.Results[i].Epoch = f.epochs[b.Items[i].Key]
+			r := &b.Results[i]
+			if e := f.epochs[b.Items[i].Key]; e != r.Epoch {
+				r.Granted = 0 // the cell was reset since: the grant is void
+				r.Epoch = e
+			}
 		}
 		return nil
 	}
@@ -109,7 +113,7 @@ func (f *fakeRemote) apply(ctx context.Context, now int64, it store.SyncItem) st
 }
 
 func (f *fakeRemote) applyAt(ctx context.Context, now int64, it store.SyncItem) store.SyncResult {
-	if it.Epoch != store.AnyEpoch && it.Epoch != f.epochs[it.Key] {
+	if e := f.epochs[it.Key]; e != 0 && it.Epoch != store.AnyEpoch && it.Epoch != e {
 		it.Floor = 0 // a floor from before a reset
 	}
 	v := f.peek(ctx, now, it.Key)

@@ -87,7 +87,11 @@ func (s *Store) flush(ctx context.Context, final bool) error {
 		// Lost lease requests first, so that what they were granted is in
 		// this flush's cells (a final flush gives it back). A final flush
 		// goes on without them if they fail.
-		if err := s.recoverLeases(ctx, lostPerFlush); err != nil && !final {
+		limit := lostPerFlush
+		if final {
+			limit = maxLost // all of them: their grants go back with this flush
+		}
+		if err := s.recoverLeases(ctx, limit); err != nil && !final {
 			s.flushFailures.Add(1)
 			return err
 		}
@@ -418,15 +422,19 @@ func (s *Store) run() {
 // afterwards Do, Reset and Flush return store.ErrClosed. A decision racing
 // with Close is either in the final flush or refused with store.ErrClosed,
 // never admitted and then lost; Close waits for the lease requests and
-// first-sight reads in flight. It never closes the remote, which belongs
-// to the caller.
+// first-sight reads in flight, for at most the remote timeout. It never
+// closes the remote, which belongs to the caller.
 func (s *Store) Close() error {
-	ctx, cancel := context.WithTimeout(stopContext{}, s.flushTimeout)
+	// Room for the calls in flight (at most the remote timeout) and then
+	// the final flush (the flush timeout).
+	ctx, cancel := context.WithTimeout(stopContext{}, s.remoteTimeout+s.flushTimeout)
 	defer cancel()
 	return s.Shutdown(ctx)
 }
 
-// Shutdown is Close with the caller's context bounding the final flush.
+// Shutdown is Close with the caller's context bounding it: the wait for
+// the calls in flight takes at most half the time left on ctx, the final
+// flush the rest.
 func (s *Store) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		if s.local != nil {
@@ -445,7 +453,7 @@ func (s *Store) Shutdown(ctx context.Context) error {
 		// and the final flush must see it (strict: to give the lease back).
 		// Decisions check closed again under their shard's lock, so none
 		// counts anything after the final flush has visited its shard.
-		s.waitCalls()
+		s.waitCalls(ctx)
 		s.closeErr = s.flush(ctx, true)
 	})
 	return s.closeErr

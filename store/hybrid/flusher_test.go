@@ -546,3 +546,93 @@ func TestFrozenRemoteShortDeadlines(t *testing.T) {
 		})
 	}
 }
+
+// ctxRemote is the fake remote failing a Sync whose context is done, as a
+// network client does.
+type ctxRemote struct{ *fakeRemote }
+
+func (r ctxRemote) Sync(ctx context.Context, b *store.SyncBatch) error {
+	if err := ctx.Err(); err != nil {
+		return errors.Join(store.ErrUnavailable, err)
+	}
+	return r.fakeRemote.Sync(ctx, b)
+}
+
+// TestSpentDeadlineDoesNotMarkDown: a caller whose deadline is gone before
+// its first-sight read fails at once; that says nothing about the remote,
+// so the next new caller's read still happens: a caller whose day another
+// process spent is denied, not admitted from an empty local view.
+func TestSpentDeadlineDoesNotMarkDown(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeRemote()
+	other := hybrid.New(f, hybrid.WithoutFlusher())
+	b := &store.Batch{}
+	for i := range 100 { // spend the day (100 × the minute's 1) through fresh minutes
+		decision(b, "spent", hotStart, 1)
+		b.Ops[0].Key.Window = int64(1000 + i)
+		if err := other.Do(ctx, b); err != nil || !b.Applied {
+			t.Fatalf("other process: Do = (applied %v, %v)", b.Applied, err)
+		}
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	h := hybrid.New(ctxRemote{f}, hybrid.WithoutFlusher())
+	defer h.Close()
+	gone, cancel := context.WithDeadline(ctx, time.Unix(0, 0))
+	defer cancel()
+	b = &store.Batch{}
+	if err := h.Do(gone, decision(b, "someone", hotStart, 1)); err != nil {
+		t.Fatalf("Do with a spent deadline = %v; want a local decision", err)
+	}
+	b = &store.Batch{}
+	decision(b, "spent", hotStart, 1)
+	b.Ops[0].Key.Window = 5000
+	if err := h.Do(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Applied {
+		t.Fatal("a caller whose day is spent was admitted: its first-sight read was skipped after another caller's spent deadline")
+	}
+}
+
+// TestCloseBoundedWhileReadHangs: Close waits for a first-sight read in
+// flight for at most half the time its context leaves (here the remote
+// ignores contexts and never answers the read), then still flushes what
+// is pending within the other half.
+func TestCloseBoundedWhileReadHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeRemote()
+		release := make(chan struct{})
+		f.onSync = func(b *store.SyncBatch) {
+			if b.Process == "" && b.ID == "" { // a decision's first-sight read
+				<-release
+			}
+		}
+		h := hybrid.New(f, hybrid.WithoutFlusher(), hybrid.WithRemoteTimeout(time.Hour))
+		pending := allow(t, h, "p", hotStart, 10, 100) // minute cells: no read
+		decided := make(chan error, 1)
+		go func() {
+			b := &store.Batch{}
+			decided <- h.Do(context.Background(), decision(b, "new", hotStart, 100)) // reads its day first
+		}()
+		synctest.Wait() // the read is in flight
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := h.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown = %v; want the pending deltas flushed", err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("Shutdown took %v with a 1 s context", took)
+		}
+		if got := f.value(minuteKey("p", hotStart), hotStart); got != pending {
+			t.Fatalf("the remote holds %d after Shutdown; want the %d pending", got, pending)
+		}
+		close(release)
+		if err := <-decided; err != nil && !errors.Is(err, store.ErrClosed) {
+			t.Fatalf("the decision whose read hung = %v; want nil or ErrClosed", err)
+		}
+	})
+}

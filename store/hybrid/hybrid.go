@@ -114,7 +114,7 @@ type Store struct {
 	callMu   sync.Mutex
 	calls    map[string]*call      // remote calls in flight on decision paths, by caller
 	inflight int                   // len(calls), counted down only once a call's answer is folded in
-	idle     sync.Cond             // on callMu: signalled when inflight drops to 0 after Close
+	idle     chan struct{}         // closed when inflight drops to 0, for Close (nil when none waits)
 	lost     map[string]*lostLease // strict: lease requests with no answer, by caller
 
 	flushMu sync.Mutex // one flush at a time
@@ -251,7 +251,6 @@ func newStore(remote store.Store, opts []Option, checked bool) (*Store, error) {
 		calls:         make(map[string]*call),
 		lost:          make(map[string]*lostLease),
 	}
-	s.idle.L = &s.callMu
 	if remote != nil {
 		sy, ok := remote.(store.Syncer)
 		if !ok {
@@ -885,22 +884,42 @@ func (s *Store) fetch(ctx context.Context, sh *shard, b *store.Batch, n need) er
 
 	s.callMu.Lock()
 	delete(s.calls, caller)
-	if s.inflight--; s.inflight == 0 {
-		s.idle.Broadcast()
+	if s.inflight--; s.inflight == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
 	}
 	s.callMu.Unlock()
 	close(c.done)
 	return c.err
 }
 
-// waitCalls waits until no remote call of a decision is in flight. Close
-// calls it once the store is marked closed, when no new call can start.
-func (s *Store) waitCalls() {
+// waitCalls waits until no remote call of a decision is in flight, for at
+// most the remote timeout (what a call takes at worst when the remote
+// honours its context) and half the time left on ctx, so that the final
+// flush keeps the other half. Close calls it once the store is marked
+// closed, when no new call can start.
+func (s *Store) waitCalls(ctx context.Context) {
 	s.callMu.Lock()
-	for s.inflight > 0 {
-		s.idle.Wait()
+	if s.inflight == 0 {
+		s.callMu.Unlock()
+		return
 	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	idle := s.idle
 	s.callMu.Unlock()
+	wait := s.remoteTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)/2)
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-idle:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n need) error {
@@ -922,7 +941,7 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 		switch n {
 		case needRead:
 			if op.Kind == store.Add && op.Period >= s.longPeriod && c == nil {
-				sb.Items = append(sb.Items, store.SyncItem{Kind: store.SyncAdd, Key: op.Key, Floor: op.Floor})
+				sb.Items = append(sb.Items, store.SyncItem{Kind: store.SyncAdd, Key: op.Key, Floor: op.Floor, Epoch: store.AnyEpoch})
 				idx = append(idx, i)
 			}
 		case needLease:
@@ -944,11 +963,12 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 		sb.IDTTL = s.idTTL()
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.remoteTimeout)
+	start := time.Now()
 	err := s.syncer.Sync(cctx, sb)
 	cancel()
 	s.commands.Add(int64(sb.Commands))
 	if err != nil {
-		if remoteFailed(ctx) {
+		if remoteFailed(ctx, time.Since(start)) {
 			s.down.Store(true)
 		}
 		if n == needLease {
@@ -998,15 +1018,22 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 	return nil
 }
 
-// remoteFailed reports whether a remote call on ctx that failed tells
-// that the remote is down or too slow: unless the caller cancelled ctx.
-// A caller's deadline that expired first counts: the remote did not answer
-// within the time the caller gives a decision, and until a call succeeds
-// again (the next flush, at the latest), relaxed decisions skip first-sight
-// reads rather than each wait out their deadline.
-func remoteFailed(ctx context.Context) bool {
-	return !errors.Is(ctx.Err(), context.Canceled)
+// remoteFailed reports whether a remote call on ctx that failed after
+// waiting for waited tells that the remote is down or too slow: when ctx
+// is still live (the remote failed, or the store's own timeout fired), or
+// when the caller's deadline expired while the call had waited at least
+// slowWait for the remote. Until a call succeeds again (the next flush, at
+// the latest), relaxed decisions then skip first-sight reads rather than
+// each wait out their deadline. A caller that cancels, or whose deadline
+// was (nearly) gone before the call, says nothing about the remote.
+func remoteFailed(ctx context.Context, waited time.Duration) bool {
+	err := ctx.Err()
+	return err == nil || (errors.Is(err, context.DeadlineExceeded) && waited >= slowWait)
 }
+
+// slowWait is how long a call must have waited for the remote, when the
+// caller's deadline ends it, for the remote to count as too slow.
+const slowWait = 5 * time.Millisecond
 
 // lostLease is a lease request made on a decision path that got no answer
 // (an error, a timeout): the remote may have granted it all the same. It
@@ -1105,10 +1132,11 @@ func (s *Store) recoverLeases(ctx context.Context, limit int) error {
 func (s *Store) resend(ctx context.Context, l *lostLease) error {
 	sb := l.sb
 	sb.Commands = 0
+	start := time.Now()
 	err := s.syncer.Sync(ctx, sb)
 	s.commands.Add(int64(sb.Commands))
 	if err != nil {
-		if remoteFailed(ctx) {
+		if remoteFailed(ctx, time.Since(start)) {
 			s.down.Store(true)
 		}
 		return fmt.Errorf("hybrid: lease: %w", err)

@@ -342,3 +342,66 @@ func TestFairShareRefusalRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestResetThenDataLoss: a key reset once has an epoch in Redis; if Redis
+// then loses its data (a restart without persistence: here every key of
+// the test deleted), the epoch is gone with it and the process's next flush
+// restores the count it knew, as for a key never reset. Run on miniredis,
+// or on REDIS_ADDR under the test's prefix.
+func TestResetThenDataLoss(t *testing.T) {
+	ctx := context.Background()
+	c, _, _ := redistest.Client(t)
+	prefix := redistest.Prefix(t)
+	redistest.CleanupPrefix(t, c, prefix)
+	remote := redis.New(c, redis.WithPrefix(prefix))
+	clock := storetest.NewClock(time.Unix(0, hotStart))
+	h := hybrid.New(remote, hybrid.WithoutFlusher(), hybrid.WithClock(clock.Now))
+	t.Cleanup(func() { _ = h.Close() })
+	alg := algorithms.FixedWindow(limiter.PerMinute(100))
+	lim, err := limiter.New(alg, limiter.WithStore(h), limiter.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := limiter.New(alg, limiter.WithStore(remote), limiter.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := func(n int) {
+		for range n {
+			if res, err := lim.Allow(ctx, "t"); err != nil || !res.Allowed {
+				t.Fatalf("Allow = (%+v, %v); want allowed", res, err)
+			}
+		}
+	}
+	remaining := func() int64 {
+		res, err := direct.Peek(ctx, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Remaining
+	}
+	allow(50)
+	if err := h.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := lim.Reset(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	allow(51)
+	if err := h.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := remaining(); got != 49 {
+		t.Fatalf("after the reset and 51 admissions the remote has %d left; want 49", got)
+	}
+	if err := redisstats.DeletePrefix(ctx, c, prefix); err != nil { // Redis loses its data
+		t.Fatal(err)
+	}
+	allow(1)
+	if err := h.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := remaining(); got != 48 {
+		t.Fatalf("after Redis lost its data, the next flush left %d in the remote; want 48 (52 admitted since the reset)", got)
+	}
+}

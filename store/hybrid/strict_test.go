@@ -2,6 +2,7 @@ package hybrid_test
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"strconv"
 	"sync"
@@ -174,5 +175,121 @@ func TestLostLeaseRequest(t *testing.T) {
 				t.Fatalf("the remote holds %d after Close; want %d, the admitted count", got, admitted)
 			}
 		})
+	}
+}
+
+// loseReply is a go-redis hook that lets Redis run the next script call
+// when armed, then reports its reply lost.
+type loseReply struct{ armed atomic.Bool }
+
+func (h *loseReply) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h *loseReply) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+func (h *loseReply) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		if name := cmd.Name(); (name == "evalsha" || name == "eval") && err == nil && h.armed.CompareAndSwap(true, false) {
+			err = errors.Join(store.ErrUnavailable, errors.New("test: reply lost"))
+			cmd.SetErr(err)
+		}
+		return err
+	}
+}
+
+// TestLostLeaseThenReset: a lease request granted but whose reply was lost,
+// then a Reset of the key: the reset voids the grant, so sending the
+// request again brings nothing back, and two strict processes admit at
+// most the limit after the reset. On the fake remote and on Redis.
+func TestLostLeaseThenReset(t *testing.T) {
+	const limit = 10
+	for _, remoteKind := range []string{"fake", "redis"} {
+		t.Run(remoteKind, func(t *testing.T) {
+			ctx := context.Background()
+			var remote store.Store
+			var lose func()
+			switch remoteKind {
+			case "fake":
+				f := newFakeRemote()
+				remote, lose = f, func() { f.dropNext = 1 }
+			default:
+				c, _, _ := redistest.Client(t)
+				prefix := redistest.Prefix(t)
+				redistest.CleanupPrefix(t, c, prefix)
+				h := &loseReply{}
+				c.AddHook(h)
+				remote, lose = redis.New(c, redis.WithPrefix(prefix)), func() { h.armed.Store(true) }
+			}
+			clock := storetest.NewClock(time.Unix(0, hotStart))
+			alg := algorithms.FixedWindow(limiter.PerMinute(limit))
+			var procs [2]*hybrid.Store
+			var lims [2]*limiter.Limiter
+			for i := range procs {
+				procs[i] = hybrid.New(remote, hybrid.Strict(), hybrid.WithoutFlusher(), hybrid.WithClock(clock.Now),
+					hybrid.WithProcessID("p"+strconv.Itoa(i)))
+				var err error
+				if lims[i], err = limiter.New(alg, limiter.WithStore(procs[i]), limiter.WithClock(clock.Now)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			lose()
+			if _, err := lims[0].Allow(ctx, "k"); err == nil {
+				t.Fatal("the decision whose lease reply was lost returned no error")
+			}
+			if err := lims[0].Reset(ctx, "k"); err != nil {
+				t.Fatal(err)
+			}
+			admitted := 0
+			for i := range 3 * limit {
+				res, err := lims[i%2].Allow(ctx, "k")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Allowed {
+					admitted++
+				}
+				if i%5 == 4 {
+					for _, p := range procs {
+						if err := p.Flush(ctx); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			if admitted > limit {
+				t.Fatalf("strict processes admitted %d after the reset; the limit is %d", admitted, limit)
+			}
+			for _, p := range procs {
+				if err := p.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestCloseGivesBackAllLostLeases: Close sends every lost lease request
+// again, not only a flush's share of them, and gives their grants back.
+func TestCloseGivesBackAllLostLeases(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeRemote()
+	h := hybrid.New(f, manualOpts(true)...)
+	const callers = 80 // more than a flush sends again
+	for i := range callers {
+		f.dropNext = 1
+		b := &store.Batch{}
+		decision(b, "c"+strconv.Itoa(i), hotStart, 100)
+		b.Ops = b.Ops[:1]
+		if err := h.Do(ctx, b); err == nil {
+			t.Fatal("a decision whose lease reply was lost returned no error")
+		}
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range callers {
+		if got := f.value(minuteKey("c"+strconv.Itoa(i), hotStart), hotStart); got != 0 {
+			t.Fatalf("caller %d: the remote holds %d after Close; want 0 (its lost grant given back)", i, got)
+		}
 	}
 }

@@ -28,15 +28,19 @@ var _ store.Syncer = (*Store)(nil)
 // ARGV[5] the batch instant in Unix ms; ARGV[6] the number of items; then
 // six fields per item: kind ("a" add, "t" take), N, Floor, Ceil, TTL in ms,
 // Epoch. An item whose Epoch is neither its cell's nor -1 (store.AnyEpoch)
-// has its Floor taken as 0.
+// has its Floor taken as 0, when the cell has an epoch key: a cell without
+// one (never reset, or its keys lost in a restart) honours every floor. A
+// write to a cell keeps its epoch key alive as long as the cell.
 //
 // Reply: {live processes (0 without a process), results} where results is
 // "value granted epoch value granted epoch …", decimal int64s.
 //
 // With an id, the script records under the id key that the chunk was
-// applied: "-" when it has no take, else the grants, one per item. A repeat
-// of the id (a retry after a lost reply) applies nothing: it reports the
-// cells as they are now and the grants recorded the first time.
+// applied: "-" when it has no take, else the grants, one per item, each
+// with its cell's epoch ("grant@epoch"). A repeat of the id (a retry after a
+// lost reply) applies nothing: it reports the cells as they are now and the
+// grants recorded the first time, except a grant of a cell reset since,
+// which the reset voided (0).
 const luaSync = `
 local live = 0
 if ARGV[3] ~= '' then
@@ -74,22 +78,35 @@ local function join(list)
   return table.concat(parts, ' ')
 end
 
+-- keep_epoch makes a cell's reset epoch live as long as the cell, once
+-- the cell is written again after a reset.
+local function keep_epoch(ek, ekey, ttl)
+  if ek and redis.call('PTTL', ekey) < tonumber(ttl) then
+    redis.call('PEXPIRE', ekey, ttl)
+  end
+end
+
 local n = tonumber(ARGV[6])
 local out, grants, takes = {}, {}, false
 for i = 1, n do
   local a = 6 + (i - 1) * 6
-  local key = KEYS[1 + 2 * i]
-  local epoch = redis.call('GET', KEYS[2 + 2 * i]) or '0'
+  local key, ekey = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local ek = redis.call('GET', ekey)
+  local epoch = ek or '0'
   local d = int(ARGV[a + 2])
   local floor = int(ARGV[a + 3])
-  if ARGV[a + 6] ~= '-1' and epoch ~= ARGV[a + 6] then floor = ZERO end
+  if ek and ARGV[a + 6] ~= '-1' and ek ~= ARGV[a + 6] then floor = ZERO end
   local cur = redis.call('GET', key)
   local v = ZERO
   if cur then v = int(cur) end
   local granted = ZERO
   if replay then
     if int_le(v, floor) then v = floor end
-    if replay[i] then granted = int(replay[i]) end
+    if replay[i] then
+      -- "<grant>@<epoch>": a grant of a cell reset since is void.
+      local g, e = string.match(replay[i], '^(-?%d+)@(%d+)$')
+      if g and e == epoch then granted = int(g) end
+    end
   elseif ARGV[a + 1] == 't' then
     takes = true
     if int_le(v, floor) then v = floor end
@@ -98,6 +115,7 @@ for i = 1, n do
     if not int_le(granted, ZERO) then
       v = int_add(v, granted)
       redis.call('SET', key, int_str(v), 'PX', ARGV[a + 5])
+      keep_epoch(ek, ekey, ARGV[a + 5])
     end
   elseif int_le(d, ZERO) and int_le(ZERO, d) then
     if int_le(v, floor) then v = floor end
@@ -105,6 +123,7 @@ for i = 1, n do
     if int_le(v, floor) then v = floor end
     v = int_add(v, d)
     redis.call('SET', key, int_str(v), 'PX', ARGV[a + 5])
+    keep_epoch(ek, ekey, ARGV[a + 5])
   elseif cur then
     -- Quota given back: on a live cell only, never below the floor, the
     -- cell keeping its expiry.
@@ -121,7 +140,7 @@ for i = 1, n do
   out[#out + 1] = int_str(v)
   out[#out + 1] = int_str(granted)
   out[#out + 1] = epoch
-  grants[#grants + 1] = int_str(granted)
+  grants[#grants + 1] = int_str(granted) .. '@' .. epoch
 end
 if ARGV[1] == '1' and not replay then
   local rec = '-'
