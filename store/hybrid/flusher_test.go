@@ -37,6 +37,23 @@ func allow(t *testing.T, s store.Store, caller string, now int64, n int, limit i
 	return ok
 }
 
+// admit makes n Allow calls for key on l and returns how many were
+// admitted.
+func admit(t *testing.T, l *limiter.Limiter, key string, n int) int {
+	t.Helper()
+	ok := 0
+	for range n {
+		res, err := l.Allow(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Allowed {
+			ok++
+		}
+	}
+	return ok
+}
+
 func minuteKey(caller string, now int64) store.Key {
 	return store.Key{Namespace: "hp:1m", Caller: caller, Window: now / int64(time.Minute)}
 }
@@ -315,19 +332,7 @@ func TestTokenBucketWriteBehind(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	count := func(l *limiter.Limiter, n int) int {
-		ok := 0
-		for range n {
-			res, err := l.Allow(ctx, "t")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Allowed {
-				ok++
-			}
-		}
-		return ok
-	}
+	count := func(l *limiter.Limiter, n int) int { return admit(t, l, "t", n) }
 	flush := func() {
 		for _, s := range stores {
 			if err := s.Flush(ctx); err != nil {

@@ -216,19 +216,7 @@ func TestResetAcrossProcesses(t *testing.T) {
 					}
 				}
 				a, b := lims[0], lims[1]
-				allow := func(l *limiter.Limiter, n int) int {
-					ok := 0
-					for range n {
-						res, err := l.Allow(ctx, "t")
-						if err != nil {
-							t.Fatal(err)
-						}
-						if res.Allowed {
-							ok++
-						}
-					}
-					return ok
-				}
+				allow := func(l *limiter.Limiter, n int) int { return admit(t, l, "t", n) }
 				flush := func(i int) {
 					if err := procs[i].Flush(ctx); err != nil {
 						t.Fatal(err)
