@@ -28,9 +28,10 @@ type Syncer interface {
 	// advances the cell's epoch, which lives as long as the cell would have
 	// and as long as the cell is written again. Each result reports its
 	// cell's epoch (0 when it has none), and an item whose Epoch differs
-	// from an epoch its cell has gets its Floor ignored (taken as 0): a
-	// floor that a process computed from its view of the cell before
-	// someone reset it must not bring the reset value back. A cell with no
+	// from an epoch its cell has is stale: its Floor is ignored (taken as
+	// 0), since a floor that a process computed from its view of the cell
+	// before someone reset it must not bring the reset value back, and
+	// quota it gives back (N < 0) is not taken off the reset cell. A cell with no
 	// epoch (never reset, or its epoch lost with the data in a restart)
 	// honours every floor. A SyncTake grant reported again for a repeated
 	// ID is 0 when the cell was reset since: the reset voided it.

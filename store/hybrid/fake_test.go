@@ -114,6 +114,9 @@ func (f *fakeRemote) apply(ctx context.Context, now int64, it store.SyncItem) st
 
 func (f *fakeRemote) applyAt(ctx context.Context, now int64, it store.SyncItem) store.SyncResult {
 	if e := f.epochs[it.Key]; e != 0 && it.Epoch != store.AnyEpoch && it.Epoch != e {
+		if it.N < 0 {
+			return store.SyncResult{Value: f.peek(ctx, now, it.Key)} // quota from before a reset: voided
+		}
 		it.Floor = 0 // a floor from before a reset
 	}
 	v := f.peek(ctx, now, it.Key)

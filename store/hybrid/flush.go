@@ -235,10 +235,12 @@ func (s *Store) buildStrict(fb *flushBatch, sh *shard, c *cell, now int64, final
 		back := c.lease - 2*(c.last+1)
 		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.epoch, N: -back, TTL: ttl})
 		c.lease -= back
-	case c.lease > 0 && !active && c.idle%4 == 0:
-		// Now and then, refresh the global count of a cell this process
-		// holds idle quota of, so that it goes back when the others near
-		// the limit.
+	case c.lease > 0:
+		// Refresh the global count of a cell this process holds quota of,
+		// so that idle quota goes back when the others near the limit, and
+		// so that a reset by another process reaches this one by the next
+		// flush (the answer's epoch: the lease is then dropped, see
+		// dropVoided). A read in the flush's one command.
 		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.epoch})
 	}
 	s.prefetch(fb, sh, c, now, procs)
@@ -287,6 +289,9 @@ func (s *Store) fold(fb *flushBatch) {
 		}
 		reset := c.known && res.Epoch != c.epoch // reset since this process last heard of the cell
 		c.epoch = res.Epoch
+		if reset {
+			c.lease = 0 // taken before the reset, which voided it (see dropVoided)
+		}
 		switch {
 		case it.Kind == store.SyncTake:
 			c.view, c.synced, c.known = res.Value, res.Value, true

@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -112,10 +113,11 @@ type Store struct {
 	closed atomic.Bool
 
 	callMu   sync.Mutex
-	calls    map[string]*call      // remote calls in flight on decision paths, by caller
-	inflight int                   // len(calls), counted down only once a call's answer is folded in
-	idle     chan struct{}         // closed when inflight drops to 0, for Close (nil when none waits)
-	lost     map[string]*lostLease // strict: lease requests with no answer, by caller
+	calls    map[string]*call        // remote calls in flight on decision paths, by caller
+	inflight int                     // len(calls), counted down only once a call's answer is folded in
+	idle     chan struct{}           // closed when inflight drops to 0, for Close (nil when none waits)
+	lost     map[string][]*lostLease // strict: lease requests with no answer, by caller
+	nLost    int                     // how many lost holds
 
 	flushMu sync.Mutex // one flush at a time
 	fl      flushState // guarded by flushMu
@@ -186,6 +188,19 @@ type cell struct {
 	floored bool  // written by ops with a floor (a token bucket's cell)
 }
 
+// dropVoided records that the remote's answer about c came at reset epoch
+// epoch. When the cell was reset since this process last heard of it, a
+// lease it holds was taken before the reset, which voided it: the remote
+// no longer counts it, so it is dropped, neither spent nor given back.
+// (Until this answer the process may have spent some of it: other
+// processes' resets reach a strict process at its next remote answer.)
+func dropVoided(c *cell, epoch int64) {
+	if c.known && epoch != c.epoch {
+		c.lease = 0
+	}
+	c.known, c.epoch = true, epoch
+}
+
 // floorEpoch is the reset epoch of a floor computed from the cell's view:
 // the epoch last heard of, or, for a cell never heard of from the remote,
 // store.AnyEpoch, since its view is this process's own arithmetic alone.
@@ -249,7 +264,7 @@ func newStore(remote store.Store, opts []Option, checked bool) (*Store, error) {
 		process:       o.process,
 		seed:          maphash.MakeSeed(),
 		calls:         make(map[string]*call),
-		lost:          make(map[string]*lostLease),
+		lost:          make(map[string][]*lostLease),
 	}
 	if remote != nil {
 		sy, ok := remote.(store.Syncer)
@@ -999,7 +1014,7 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 		if c == nil {
 			c = sh.create(op.Key, now+int64(op.TTL))
 		}
-		c.known, c.epoch = true, res.Epoch
+		dropVoided(c, res.Epoch)
 		switch n {
 		case needRead:
 			c.synced = max(c.synced, res.Value)
@@ -1039,7 +1054,8 @@ const slowWait = 5 * time.Millisecond
 // (an error, a timeout): the remote may have granted it all the same. It
 // is sent again as it was, with its id, so that the remote grants it at
 // most once and says what it granted, which then joins the cells' leases:
-// before the caller's next lease request, or by a flush. Without that, a
+// before the caller's next lease request, or by a flush. A caller may have
+// several (one lost while an earlier one is being sent again). Without that, a
 // grant whose reply was lost would stay taken in the remote, unspent, until
 // its window ended.
 type lostLease struct {
@@ -1048,62 +1064,85 @@ type lostLease struct {
 	periods []time.Duration // the items' limit periods, for the cells they create
 }
 
-// maxLost bounds the lease requests kept for sending again, one per caller
-// at most: beyond it (a long outage over very many callers), a lost grant
-// stays taken in the remote until its window ends.
+// maxLost bounds the lease requests kept for sending again: beyond it (a
+// long outage over very many callers), a lost grant stays taken in the
+// remote until its window ends.
 const maxLost = 1024
 
+// keepLost keeps ls, lost lease requests of caller, within maxLost. The
+// caller holds callMu.
+func (s *Store) keepLost(caller string, ls ...*lostLease) {
+	for _, l := range ls {
+		if s.nLost >= maxLost {
+			return
+		}
+		s.lost[caller] = append(s.lost[caller], l)
+		s.nLost++
+	}
+}
+
+// takeLost removes caller's lost lease requests and returns them. The
+// caller holds callMu.
+func (s *Store) takeLost(caller string) []*lostLease {
+	ls := s.lost[caller]
+	delete(s.lost, caller)
+	s.nLost -= len(ls)
+	return ls
+}
+
 // loseLease keeps sb, a lease request for the ops idx of b that failed, to
-// be sent again. Its caller has no other lost request: recoverLease sent
-// that one before sb was built.
+// be sent again.
 func (s *Store) loseLease(b *store.Batch, sh *shard, sb *store.SyncBatch, idx []int) {
 	l := &lostLease{sh: sh, sb: sb, periods: make([]time.Duration, len(idx))}
 	for j, i := range idx {
 		l.periods[j] = b.Ops[i].Period
 	}
+	caller := b.Ops[0].Key.Caller
 	s.callMu.Lock()
-	if len(s.lost) < maxLost {
-		s.lost[b.Ops[0].Key.Caller] = l
-	}
+	s.keepLost(caller, l)
 	s.callMu.Unlock()
 }
 
-// recoverLease sends caller's lost lease request again, if it has one, and
-// folds in what it was granted. On failure the request stays lost.
+// recoverLease sends caller's lost lease requests again, if it has any,
+// and folds in what they were granted. On failure the requests not yet
+// answered stay lost.
 func (s *Store) recoverLease(ctx context.Context, caller string) error {
 	s.callMu.Lock()
-	l := s.lost[caller]
-	delete(s.lost, caller)
+	ls := s.takeLost(caller)
 	s.callMu.Unlock()
-	if l == nil {
+	if len(ls) == 0 {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.remoteTimeout)
-	err := s.resend(cctx, l)
-	cancel()
-	if err != nil {
-		s.callMu.Lock()
-		s.lost[caller] = l
-		s.callMu.Unlock()
+	defer cancel()
+	for i, l := range ls {
+		if err := s.resend(cctx, l); err != nil {
+			s.callMu.Lock()
+			s.keepLost(caller, ls[i:]...)
+			s.callMu.Unlock()
+			return err
+		}
 	}
-	return err
+	return nil
 }
 
-// recoverLeases sends up to limit lost lease requests again, for a flush:
+// recoverLeases sends about limit lost lease requests again, for a flush:
 // those of callers with no remote call in flight. It stops at the first
 // failure.
 func (s *Store) recoverLeases(ctx context.Context, limit int) error {
 	s.callMu.Lock()
 	var batch []*lostLease
-	for caller, l := range s.lost {
-		if len(batch) == limit {
+	var callers []string // batch[i]'s caller
+	for caller := range s.lost {
+		if len(batch) >= limit {
 			break
 		}
 		if _, busy := s.calls[caller]; busy {
-			continue // its own decision is recovering it
+			continue // its own decision is recovering them
 		}
-		delete(s.lost, caller)
-		batch = append(batch, l)
+		for _, l := range s.takeLost(caller) {
+			batch, callers = append(batch, l), append(callers, caller)
+		}
 	}
 	s.callMu.Unlock()
 	if len(batch) == 0 {
@@ -1114,11 +1153,8 @@ func (s *Store) recoverLeases(ctx context.Context, limit int) error {
 	for i, l := range batch {
 		if err := s.resend(ctx, l); err != nil {
 			s.callMu.Lock()
-			for _, l := range batch[i:] {
-				caller := l.sb.Items[0].Key.Caller
-				if _, ok := s.lost[caller]; !ok {
-					s.lost[caller] = l
-				}
+			for j := i; j < len(batch); j++ {
+				s.keepLost(callers[j], batch[j])
 			}
 			s.callMu.Unlock()
 			return err
@@ -1161,7 +1197,7 @@ func (s *Store) resend(ctx context.Context, l *lostLease) error {
 			c.ceil, c.period = it.Ceil, l.periods[j]
 		}
 		c.synced, c.view = max(c.synced, res.Value), max(c.view, res.Value)
-		c.known, c.epoch = true, res.Epoch
+		dropVoided(c, res.Epoch)
 		c.lease += res.Granted
 		sh.markDirty(c)
 	}
@@ -1201,6 +1237,7 @@ func (s *Store) Reset(ctx context.Context, keys ...store.Key) error {
 	if err := s.remote.Reset(ctx, keys...); err != nil {
 		return fmt.Errorf("hybrid: reset: %w", err)
 	}
+	s.voidRetry(keys)
 	for _, k := range keys {
 		sh := s.shardOf(k.Caller)
 		sh.mu.Lock()
@@ -1214,6 +1251,27 @@ func (s *Store) Reset(ctx context.Context, keys ...store.Key) error {
 		sh.mu.Unlock()
 	}
 	return nil
+}
+
+// voidRetry turns the items on keys of a flush waiting to be sent again
+// into reads: if that flush never reached the remote, sending its deltas
+// and lease takes after the reset would bring back what the reset forgot
+// (had it been applied, the reset came after and its record answers the
+// retry). Safe either way: a retry applied before replays its record,
+// whatever its items say.
+func (s *Store) voidRetry(keys []store.Key) {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	fb := s.fl.retry
+	if fb == nil {
+		return
+	}
+	for i := range fb.sb.Items {
+		it := &fb.sb.Items[i]
+		if slices.Contains(keys, it.Key) {
+			*it = store.SyncItem{Kind: store.SyncAdd, Key: it.Key, Epoch: store.AnyEpoch}
+		}
+	}
 }
 
 // Remote returns the remote store, or nil for a local-only store.

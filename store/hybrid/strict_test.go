@@ -3,6 +3,7 @@ package hybrid_test
 import (
 	"context"
 	"errors"
+	"math"
 	"runtime"
 	"strconv"
 	"sync"
@@ -292,4 +293,173 @@ func TestCloseGivesBackAllLostLeases(t *testing.T) {
 			t.Fatalf("caller %d: the remote holds %d after Close; want 0 (its lost grant given back)", i, got)
 		}
 	}
+}
+
+// remoteValue peeks at the value of key (a plain counter) in remote.
+func remoteValue(t *testing.T, remote store.Store, key store.Key) int64 {
+	t.Helper()
+	b := &store.Batch{Now: hotStart, Peek: true, Ops: []store.Op{{Kind: store.Add, Key: key, Ceil: math.MaxInt64, TTL: time.Minute}}}
+	if err := remote.Do(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Results[0].Value
+}
+
+// TestResetVoidsEarlierQuota: quota a process took or counted before
+// another process's Reset is not taken off the reset key afterwards: a
+// strict lease given back, a relaxed refund, and a strict lease still held
+// (dropped when the process hears of the reset, at its next flush). On the
+// fake remote and on Redis.
+func TestResetVoidsEarlierQuota(t *testing.T) {
+	const limit = 100
+	key := minuteKey("k", hotStart)
+	remotes := []struct {
+		name string
+		new  func(t *testing.T) store.Store
+	}{
+		{"fake", func(t *testing.T) store.Store { return newFakeRemote() }},
+		{"redis", func(t *testing.T) store.Store { r, _ := newRedis(t); return r }},
+	}
+	for _, rm := range remotes {
+		t.Run(rm.name+"/strict give-back", func(t *testing.T) {
+			remote := rm.new(t)
+			a, b := hybrid.New(remote, manualOpts(true)...), hybrid.New(remote, manualOpts(true)...)
+			defer b.Close()
+			allow(t, a, "k", hotStart, 1, limit) // A leases 50, spends 1
+			if err := b.Reset(context.Background(), key); err != nil {
+				t.Fatal(err)
+			}
+			allow(t, b, "k", hotStart, 1, limit) // B leases 50 after the reset
+			if err := a.Close(); err != nil {    // A gives its 49 back
+				t.Fatal(err)
+			}
+			if got := remoteValue(t, remote, key); got != 50 {
+				t.Fatalf("the remote holds %d; want 50, B's lease (A's give-back is from before the reset)", got)
+			}
+		})
+		t.Run(rm.name+"/relaxed refund", func(t *testing.T) {
+			ctx := context.Background()
+			remote := rm.new(t)
+			a, b := hybrid.New(remote, manualOpts(false)...), hybrid.New(remote, manualOpts(false)...)
+			defer a.Close()
+			defer b.Close()
+			allow(t, a, "k", hotStart, 30, limit)
+			if err := a.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Reset(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			allow(t, b, "k", hotStart, 50, limit)
+			if err := b.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			refund := &store.Batch{Now: hotStart, Ops: []store.Op{{Kind: store.Add, Key: key, N: -30, Ceil: limit, TTL: time.Minute}}}
+			if err := a.Do(ctx, refund); err != nil || !refund.Applied {
+				t.Fatalf("refund: (applied %v, %v)", refund.Applied, err)
+			}
+			if err := a.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := remoteValue(t, remote, key); got != 50 {
+				t.Fatalf("the remote holds %d; want 50 (A's refund is of units counted before the reset)", got)
+			}
+		})
+		t.Run(rm.name+"/strict lease held", func(t *testing.T) {
+			ctx := context.Background()
+			remote := rm.new(t)
+			a, b := hybrid.New(remote, manualOpts(true)...), hybrid.New(remote, manualOpts(true)...)
+			defer a.Close()
+			defer b.Close()
+			allow(t, a, "k", hotStart, 1, limit) // A holds 49 of a lease of 50
+			if err := b.Reset(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range []*hybrid.Store{a, b} {
+				if err := h.Flush(ctx); err != nil { // A hears of the reset
+					t.Fatal(err)
+				}
+			}
+			var admitted int64
+			for range 3 * limit {
+				admitted += allow(t, a, "k", hotStart, 1, limit) + allow(t, b, "k", hotStart, 1, limit)
+			}
+			if admitted > limit {
+				t.Fatalf("A and B admitted %d after the reset and a flush; the limit is %d (A spent its lease from before the reset)", admitted, limit)
+			}
+		})
+	}
+}
+
+// TestRetriedFlushAfterOwnReset: a flush that failed before reaching the
+// remote is sent again as it was; a Reset of its keys in between turns
+// their items into reads, so the retry does not bring back the deltas
+// (relaxed) or take leases for forgotten cells (strict).
+func TestRetriedFlushAfterOwnReset(t *testing.T) {
+	key := minuteKey("k", hotStart)
+	for _, strict := range []bool{false, true} {
+		t.Run(map[bool]string{false: "relaxed", true: "strict"}[strict], func(t *testing.T) {
+			ctx := context.Background()
+			f := newFakeRemote()
+			h := hybrid.New(f, manualOpts(strict)...)
+			if got := allow(t, h, "k", hotStart, 30, 100); got != 30 {
+				t.Fatalf("admitted %d of 30", got)
+			}
+			f.failNext = 1
+			if err := h.Flush(ctx); err == nil {
+				t.Fatal("the flush did not fail")
+			}
+			if err := h.Reset(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Close(); err != nil { // sends the failed flush again, then the final one
+				t.Fatal(err)
+			}
+			if got := f.value(key, hotStart); got != 0 {
+				t.Fatalf("the remote holds %d after the reset and the retried flush; want 0", got)
+			}
+		})
+	}
+}
+
+// TestLostLeasesOfOneCaller: while a flush sends a caller's lost lease
+// request again, the caller's next request is lost too, and then the
+// flush's attempt fails: the caller keeps both requests, and Close gives
+// both grants back.
+func TestLostLeasesOfOneCaller(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeRemote()
+	h := hybrid.New(f, manualOpts(true)...)
+	f.dropNext = 1
+	if err := h.Do(ctx, decisionMinute("k")); err == nil {
+		t.Fatal("the lease request whose reply was lost gave no error")
+	}
+	f.onSync = func(b *store.SyncBatch) {
+		if b.Process != "" || b.ID == "" { // not a lease request sent again
+			return
+		}
+		f.onSync = nil
+		f.dropNext = 1
+		if err := h.Do(ctx, decisionMinute("k")); err == nil { // a second request, its reply lost
+			t.Error("the second lease request whose reply was lost gave no error")
+		}
+		f.failNext = 1 // and the flush's attempt at the first fails
+	}
+	if err := h.Flush(ctx); err == nil {
+		t.Fatal("the flush sending the first request again did not fail")
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.value(minuteKey("k", hotStart), hotStart); got != 0 {
+		t.Fatalf("the remote holds %d after Close; want 0 (both lost grants given back)", got)
+	}
+}
+
+// decisionMinute is a one-op decision on caller's minute cell (limit 100)
+// at hotStart.
+func decisionMinute(caller string) *store.Batch {
+	b := decision(&store.Batch{}, caller, hotStart, 100)
+	b.Ops = b.Ops[:1]
+	return b
 }

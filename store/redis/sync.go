@@ -27,10 +27,12 @@ var _ store.Syncer = (*Store)(nil)
 // ARGV[3] the process ("" for none); ARGV[4] the heartbeat TTL in ms;
 // ARGV[5] the batch instant in Unix ms; ARGV[6] the number of items; then
 // six fields per item: kind ("a" add, "t" take), N, Floor, Ceil, TTL in ms,
-// Epoch. An item whose Epoch is neither its cell's nor -1 (store.AnyEpoch)
-// has its Floor taken as 0, when the cell has an epoch key: a cell without
-// one (never reset, or its keys lost in a restart) honours every floor. A
-// write to a cell keeps its epoch key alive as long as the cell.
+// Epoch. An item whose Epoch is neither its cell's nor -1 (store.AnyEpoch),
+// when the cell has an epoch key, is stale: its Floor is taken as 0, and
+// quota it gives back (N < 0) is not taken off, the reset having voided
+// it. A cell without an epoch key (never reset, or its keys lost in a
+// restart) takes every item as current. A write to a cell keeps its epoch
+// key alive as long as the cell.
 //
 // Reply: {live processes (0 without a process), results} where results is
 // "value granted epoch value granted epoch …", decimal int64s.
@@ -95,7 +97,9 @@ for i = 1, n do
   local epoch = ek or '0'
   local d = int(ARGV[a + 2])
   local floor = int(ARGV[a + 3])
-  if ek and ARGV[a + 6] ~= '-1' and ek ~= ARGV[a + 6] then floor = ZERO end
+  -- stale: the item was built from a view of the cell before a reset.
+  local stale = ek and ARGV[a + 6] ~= '-1' and ek ~= ARGV[a + 6]
+  if stale then floor = ZERO end
   local cur = redis.call('GET', key)
   local v = ZERO
   if cur then v = int(cur) end
@@ -124,7 +128,7 @@ for i = 1, n do
     v = int_add(v, d)
     redis.call('SET', key, int_str(v), 'PX', ARGV[a + 5])
     keep_epoch(ek, ekey, ARGV[a + 5])
-  elseif cur then
+  elseif cur and not stale then
     -- Quota given back: on a live cell only, never below the floor, the
     -- cell keeping its expiry.
     v = int_add(v, d)
@@ -133,6 +137,8 @@ for i = 1, n do
     if pttl > 0 then
       redis.call('SET', key, int_str(v), 'PX', pttl)
     end
+  elseif cur then
+    -- Quota given back from before a reset: the reset voided it already.
   else
     v = floor
     if int_le(v, ZERO) then v = ZERO end
