@@ -23,10 +23,11 @@ type flushBatch struct {
 }
 
 type flushRef struct {
-	sh   *shard
-	c    *cell
-	want int64 // N of the item
-	next *cell // a prefetched cell, added to the shard when its lease lands
+	sh    *shard
+	c     *cell
+	want  int64 // N of the item
+	next  *cell // a prefetched cell, added to the shard when its lease lands
+	epoch int64 // c's epoch when the item was built
 }
 
 // now returns the store's notion of the current instant: the clock when
@@ -173,7 +174,7 @@ func (s *Store) build(now int64, final bool) *flushBatch {
 
 func (fb *flushBatch) add(sh *shard, c *cell, it store.SyncItem) {
 	fb.sb.Items = append(fb.sb.Items, it)
-	fb.refs = append(fb.refs, flushRef{sh: sh, c: c, want: it.N})
+	fb.refs = append(fb.refs, flushRef{sh: sh, c: c, want: it.N, epoch: c.epoch})
 }
 
 // buildRelaxed sends a cell's pending delta, or reads it when it is active
@@ -194,7 +195,7 @@ func (s *Store) buildRelaxed(fb *flushBatch, sh *shard, c *cell, now int64) {
 		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.floorEpoch(), N: c.pend, Floor: c.view - c.pend, TTL: ttl})
 		c.fly, c.pend = c.pend, 0
 	case c.pend < 0: // refunds
-		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.epoch, N: c.pend, TTL: ttl})
+		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.floorEpoch(), N: c.pend, TTL: ttl})
 		c.fly, c.pend = c.pend, 0
 	case active || !c.known:
 		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.epoch})
@@ -218,7 +219,7 @@ func (s *Store) buildStrict(fb *flushBatch, sh *shard, c *cell, now int64, final
 	near := c.ceil-c.view < procs*c.lease
 	switch {
 	case c.lease > 0 && (final || c.evicted || (c.idle >= 2 && near) || c.idle >= 30):
-		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.epoch, N: -c.lease, TTL: ttl})
+		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.floorEpoch(), N: -c.lease, TTL: ttl})
 		c.lease = 0
 		return false
 	case final || c.evicted:
@@ -233,7 +234,7 @@ func (s *Store) buildStrict(fb *flushBatch, sh *shard, c *cell, now int64, final
 		// Near the limit, holding much more than the traffic here needs:
 		// give the surplus back for the other processes.
 		back := c.lease - 2*(c.last+1)
-		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.epoch, N: -back, TTL: ttl})
+		fb.add(sh, c, store.SyncItem{Kind: store.SyncAdd, Key: c.key, Epoch: c.floorEpoch(), N: -back, TTL: ttl})
 		c.lease -= back
 	case c.lease > 0:
 		// Refresh the global count of a cell this process holds quota of,
@@ -287,11 +288,12 @@ func (s *Store) fold(fb *flushBatch) {
 				sh.put(c)
 			}
 		}
-		reset := c.known && res.Epoch != c.epoch // reset since this process last heard of the cell
-		c.epoch = res.Epoch
-		if reset {
-			c.lease = 0 // taken before the reset, which voided it (see dropVoided)
+		was := c.epoch
+		if !c.hear(ref.epoch, res.Epoch) {
+			sh.mu.Unlock()
+			continue // a late answer: what it granted a reset voided
 		}
+		reset := was != c.epoch // reset since this process last heard of the cell
 		switch {
 		case it.Kind == store.SyncTake:
 			c.view, c.synced, c.known = res.Value, res.Value, true

@@ -110,6 +110,7 @@ type Store struct {
 	seq    atomic.Uint64 // flush and lease ids
 	procs  atomic.Int64  // live processes sharing the remote, from the last flush
 	down   atomic.Bool   // the last remote call failed: skip first-sight reads
+	resets atomic.Int64  // Reset calls so far
 	closed atomic.Bool
 
 	callMu   sync.Mutex
@@ -188,17 +189,26 @@ type cell struct {
 	floored bool  // written by ops with a floor (a token bucket's cell)
 }
 
-// dropVoided records that the remote's answer about c came at reset epoch
-// epoch. When the cell was reset since this process last heard of it, a
-// lease it holds was taken before the reset, which voided it: the remote
-// no longer counts it, so it is dropped, neither spent nor given back.
-// (Until this answer the process may have spent some of it: other
-// processes' resets reach a strict process at its next remote answer.)
-func dropVoided(c *cell, epoch int64) {
-	if c.known && epoch != c.epoch {
+// hear folds in the reset epoch of an answer about c to an item built
+// while c knew epoch built. It reports whether the answer is current: its
+// epoch is the one c now holds. An answer at a new epoch, to an item built
+// on what c still holds, means a reset happened since: a lease c holds was
+// taken before it, the reset voided it, and the remote no longer counts it,
+// so it is dropped, neither spent nor given back (a strict process may have
+// spent some of it until this answer). An answer at another epoch, when c
+// has heard of another since the item was built, is stale: an older
+// answer folded late; it changes nothing, and what it granted was voided.
+func (c *cell) hear(built, epoch int64) (current bool) {
+	switch {
+	case c.epoch == epoch:
+		c.known = true
+		return true
+	case c.epoch == built || !c.known:
 		c.lease = 0
+		c.known, c.epoch = true, epoch
+		return true
 	}
-	c.known, c.epoch = true, epoch
+	return false
 }
 
 // floorEpoch is the reset epoch of a floor computed from the cell's view:
@@ -582,6 +592,7 @@ func (s *Store) passBatch(ctx context.Context, b *store.Batch) error {
 func (s *Store) settle(ctx context.Context, sh *shard, b *store.Batch) error {
 	var items [2 * store.MaxOps]store.SyncItem
 	var cells [2 * store.MaxOps]*cell
+	var builtSettle [2 * store.MaxOps]int64
 	n := 0
 	now := b.Now
 	sh.mu.Lock()
@@ -598,20 +609,20 @@ func (s *Store) settle(ctx context.Context, sh *shard, b *store.Batch) error {
 		ttl := time.Duration(c.expires - now)
 		switch {
 		case s.strict && c.lease > 0:
-			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: -c.lease, TTL: ttl, Epoch: c.epoch}
+			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: -c.lease, TTL: ttl, Epoch: c.floorEpoch()}
 			c.lease = 0
 		case !s.strict && c.pend > 0:
 			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: c.pend, Floor: c.view - c.pend, TTL: ttl, Epoch: c.floorEpoch()}
 			c.fly += c.pend
 			c.pend = 0
 		case !s.strict && c.pend < 0:
-			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: c.pend, TTL: ttl, Epoch: c.epoch}
+			items[n] = store.SyncItem{Kind: store.SyncAdd, Key: k, N: c.pend, TTL: ttl, Epoch: c.floorEpoch()}
 			c.fly += c.pend
 			c.pend = 0
 		default:
 			return
 		}
-		cells[n] = c
+		cells[n], builtSettle[n] = c, c.epoch
 		n++
 	}
 	for i := range b.Ops {
@@ -647,7 +658,10 @@ func (s *Store) settle(ctx context.Context, sh *shard, b *store.Batch) error {
 			continue
 		}
 		r := sb.Results[j]
-		c.synced, c.known, c.epoch = r.Value, true, r.Epoch
+		if !c.hear(builtSettle[j], r.Epoch) {
+			continue
+		}
+		c.synced = r.Value
 		if s.strict {
 			c.view = r.Value + c.lease
 		} else {
@@ -948,16 +962,23 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 	}
 	sb := &store.SyncBatch{Now: now}
 	idx := make([]int, 0, len(b.Ops))
+	var built []int64  // per item, the cell's epoch when the item was built
+	var before []*cell // per item, the cell then (nil when absent)
+	resets := s.resets.Load()
 	sh.mu.Lock()
 	procs := s.procs.Load()
 	for i := range b.Ops {
 		op := &b.Ops[i]
 		c := sh.live(op.Key, now)
+		var e int64
+		if c != nil {
+			e = c.epoch
+		}
 		switch n {
 		case needRead:
 			if op.Kind == store.Add && op.Period >= s.longPeriod && c == nil {
 				sb.Items = append(sb.Items, store.SyncItem{Kind: store.SyncAdd, Key: op.Key, Floor: op.Floor, Epoch: store.AnyEpoch})
-				idx = append(idx, i)
+				idx, built, before = append(idx, i), append(built, e), append(before, c)
 			}
 		case needLease:
 			if c != nil && c.lease >= op.N {
@@ -965,7 +986,7 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 			}
 			want := s.leaseSize(c, op.N, op.Ceil, procs)
 			sb.Items = append(sb.Items, store.SyncItem{Kind: store.SyncTake, Key: op.Key, N: want, Ceil: op.Ceil, TTL: op.TTL})
-			idx = append(idx, i)
+			idx, built, before = append(idx, i), append(built, e), append(before, c)
 		}
 	}
 	sh.mu.Unlock()
@@ -987,7 +1008,7 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 			s.down.Store(true)
 		}
 		if n == needLease {
-			s.loseLease(b, sh, sb, idx)
+			s.loseLease(b, sh, sb, idx, built)
 		}
 		if n == needRead {
 			// Fail-local: start from what is known here; the next flush
@@ -1008,13 +1029,24 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 	s.down.Store(false)
 	sh.mu.Lock()
 	sh.touch(b, now)
+	resetDuring := s.resets.Load() != resets
 	for j, i := range idx {
 		op, res := &b.Ops[i], sb.Results[j]
 		c := sh.live(op.Key, now)
+		if n == needLease && resetDuring && (c == nil || c != before[j]) {
+			// The cell is new, or went or came, while this store reset
+			// keys: a reset of this one voided the grant if the grant
+			// came first, and nothing tells which did. Dropped: at worst
+			// quota stays taken until the window ends.
+			sh.dropped += res.Granted
+			continue
+		}
 		if c == nil {
 			c = sh.create(op.Key, now+int64(op.TTL))
 		}
-		dropVoided(c, res.Epoch)
+		if !c.hear(built[j], res.Epoch) {
+			continue // a late answer: what it granted a reset voided
+		}
 		switch n {
 		case needRead:
 			c.synced = max(c.synced, res.Value)
@@ -1062,6 +1094,7 @@ type lostLease struct {
 	sh      *shard
 	sb      *store.SyncBatch
 	periods []time.Duration // the items' limit periods, for the cells they create
+	built   []int64         // the items' cells' epochs when the request was built
 }
 
 // maxLost bounds the lease requests kept for sending again: beyond it (a
@@ -1092,8 +1125,8 @@ func (s *Store) takeLost(caller string) []*lostLease {
 
 // loseLease keeps sb, a lease request for the ops idx of b that failed, to
 // be sent again.
-func (s *Store) loseLease(b *store.Batch, sh *shard, sb *store.SyncBatch, idx []int) {
-	l := &lostLease{sh: sh, sb: sb, periods: make([]time.Duration, len(idx))}
+func (s *Store) loseLease(b *store.Batch, sh *shard, sb *store.SyncBatch, idx []int, built []int64) {
+	l := &lostLease{sh: sh, sb: sb, periods: make([]time.Duration, len(idx)), built: built}
 	for j, i := range idx {
 		l.periods[j] = b.Ops[i].Period
 	}
@@ -1196,8 +1229,10 @@ func (s *Store) resend(ctx context.Context, l *lostLease) error {
 			c = sh.create(it.Key, expires)
 			c.ceil, c.period = it.Ceil, l.periods[j]
 		}
+		if !c.hear(l.built[j], res.Epoch) {
+			continue // a late answer: what it granted a reset voided
+		}
 		c.synced, c.view = max(c.synced, res.Value), max(c.view, res.Value)
-		dropVoided(c, res.Epoch)
 		c.lease += res.Granted
 		sh.markDirty(c)
 	}
@@ -1233,11 +1268,12 @@ func (s *Store) Reset(ctx context.Context, keys ...store.Key) error {
 	if s.local != nil {
 		return s.local.Reset(ctx, keys...)
 	}
+	s.resets.Add(1) // before the remote's reset: see remoteCall
 	s.commands.Add(1)
 	if err := s.remote.Reset(ctx, keys...); err != nil {
 		return fmt.Errorf("hybrid: reset: %w", err)
 	}
-	s.voidRetry(keys)
+	defer s.voidRetry(keys) // after the local cells go: a flush failing meanwhile is voided too
 	for _, k := range keys {
 		sh := s.shardOf(k.Caller)
 		sh.mu.Lock()
