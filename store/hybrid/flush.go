@@ -18,8 +18,9 @@ type flushState struct {
 // flushBatch is one flush: the sync batch and, per item, the cell it folds
 // into.
 type flushBatch struct {
-	sb   store.SyncBatch
-	refs []flushRef
+	sb     store.SyncBatch
+	refs   []flushRef
+	resets int64 // the store's resetSeq when the batch was built
 }
 
 type flushRef struct {
@@ -134,7 +135,7 @@ func (s *Store) send(ctx context.Context, fb *flushBatch) error {
 
 // build collects the work of one flush from every shard's dirty list.
 func (s *Store) build(now int64, final bool) *flushBatch {
-	fb := &flushBatch{sb: store.SyncBatch{
+	fb := &flushBatch{resets: s.resetSeq.Load(), sb: store.SyncBatch{
 		ID:           s.nextID(),
 		IDTTL:        s.idTTL(),
 		Process:      s.process,
@@ -281,6 +282,11 @@ func (s *Store) fold(fb *flushBatch) {
 		it, res := &fb.sb.Items[j], fb.sb.Results[j]
 		sh, c := ref.sh, ref.c
 		sh.mu.Lock()
+		if it.Kind == store.SyncTake && s.resetSince(it.Key, fb.resets) {
+			sh.dropped += res.Granted // see remoteCall
+			sh.mu.Unlock()
+			continue
+		}
 		if ref.next != nil {
 			c = sh.live(ref.next.key, fb.sb.Now)
 			if c == nil {

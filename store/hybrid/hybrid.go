@@ -107,11 +107,14 @@ type Store struct {
 	mask   uint64 // len(shards) − 1; len(shards) is a power of two
 	seed   maphash.Seed
 
-	seq    atomic.Uint64 // flush and lease ids
-	procs  atomic.Int64  // live processes sharing the remote, from the last flush
-	down   atomic.Bool   // the last remote call failed: skip first-sight reads
-	resets atomic.Int64  // Reset calls so far
-	closed atomic.Bool
+	seq      atomic.Uint64 // flush and lease ids
+	procs    atomic.Int64  // live processes sharing the remote, from the last flush
+	down     atomic.Bool   // the last remote call failed: skip first-sight reads
+	resetSeq atomic.Int64  // Reset calls completed at the remote so far
+
+	resetMu   sync.Mutex
+	resetKeys map[store.Key]resetMark // keys reset lately: see resetSince
+	closed    atomic.Bool
 
 	callMu   sync.Mutex
 	calls    map[string]*call        // remote calls in flight on decision paths, by caller
@@ -172,7 +175,8 @@ type cell struct {
 	syncs   int32 // syncs folded into the cell
 	shared  bool  // a sync showed other processes adding to the cell
 	lease   int64
-	epoch   int64 // the remote cell's reset epoch, as of the last answer
+	epoch   int64 // the remote cell's reset epoch, as of the last sync answer
+	heard   bool  // a sync answer told epoch (Do's answers carry none)
 	ceil    int64 // Ceil of the last op, for lease takes
 	used    int64 // units admitted here since the last flush
 	last    int64 // units admitted here in the previous flush interval
@@ -198,24 +202,28 @@ type cell struct {
 // spent some of it until this answer). An answer at another epoch, when c
 // has heard of another since the item was built, is stale: an older
 // answer folded late; it changes nothing, and what it granted was voided.
+//
+// A cell that never heard an epoch (new, or known only from Do's answers,
+// which carry none) takes the answer's.
 func (c *cell) hear(built, epoch int64) (current bool) {
 	switch {
-	case c.epoch == epoch:
-		c.known = true
-		return true
-	case c.epoch == built || !c.known:
+	case c.heard && c.epoch == epoch:
+	case c.epoch == built || !c.heard:
 		c.lease = 0
-		c.known, c.epoch = true, epoch
-		return true
+		c.epoch = epoch
+	default:
+		return false
 	}
-	return false
+	c.known, c.heard = true, true
+	return true
 }
 
 // floorEpoch is the reset epoch of a floor computed from the cell's view:
-// the epoch last heard of, or, for a cell never heard of from the remote,
-// store.AnyEpoch, since its view is this process's own arithmetic alone.
+// the epoch last heard of, or, for a cell that never heard one,
+// store.AnyEpoch: its view is this process's own arithmetic, or a value
+// Do answered, not a view the process holds across a reset it missed.
 func (c *cell) floorEpoch() int64 {
-	if !c.known {
+	if !c.heard {
 		return store.AnyEpoch
 	}
 	return c.epoch
@@ -575,6 +583,8 @@ func (s *Store) passBatch(ctx context.Context, b *store.Batch) error {
 			}
 			c = sh.create(op.Key, 0)
 		}
+		// Do's answer carries no reset epoch: c.heard stays as it was
+		// (see cell.hear).
 		c.synced, c.known = r.Value, true
 		c.view = r.Value + c.pend + c.fly
 		if s.strict {
@@ -962,9 +972,8 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 	}
 	sb := &store.SyncBatch{Now: now}
 	idx := make([]int, 0, len(b.Ops))
-	var built []int64  // per item, the cell's epoch when the item was built
-	var before []*cell // per item, the cell then (nil when absent)
-	resets := s.resets.Load()
+	var built []int64 // per item, the cell's epoch when the item was built
+	resets := s.resetSeq.Load()
 	sh.mu.Lock()
 	procs := s.procs.Load()
 	for i := range b.Ops {
@@ -978,7 +987,7 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 		case needRead:
 			if op.Kind == store.Add && op.Period >= s.longPeriod && c == nil {
 				sb.Items = append(sb.Items, store.SyncItem{Kind: store.SyncAdd, Key: op.Key, Floor: op.Floor, Epoch: store.AnyEpoch})
-				idx, built, before = append(idx, i), append(built, e), append(before, c)
+				idx, built = append(idx, i), append(built, e)
 			}
 		case needLease:
 			if c != nil && c.lease >= op.N {
@@ -986,7 +995,7 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 			}
 			want := s.leaseSize(c, op.N, op.Ceil, procs)
 			sb.Items = append(sb.Items, store.SyncItem{Kind: store.SyncTake, Key: op.Key, N: want, Ceil: op.Ceil, TTL: op.TTL})
-			idx, built, before = append(idx, i), append(built, e), append(before, c)
+			idx, built = append(idx, i), append(built, e)
 		}
 	}
 	sh.mu.Unlock()
@@ -1029,15 +1038,14 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 	s.down.Store(false)
 	sh.mu.Lock()
 	sh.touch(b, now)
-	resetDuring := s.resets.Load() != resets
 	for j, i := range idx {
 		op, res := &b.Ops[i], sb.Results[j]
 		c := sh.live(op.Key, now)
-		if n == needLease && resetDuring && (c == nil || c != before[j]) {
-			// The cell is new, or went or came, while this store reset
-			// keys: a reset of this one voided the grant if the grant
-			// came first, and nothing tells which did. Dropped: at worst
-			// quota stays taken until the window ends.
+		if n == needLease && s.resetSince(op.Key, resets) {
+			// This store reset the key while the request was out: the
+			// reset voided the grant if the grant came first, and
+			// nothing tells which did. Dropped: at worst quota stays
+			// taken until the window ends.
 			sh.dropped += res.Granted
 			continue
 		}
@@ -1201,6 +1209,7 @@ func (s *Store) recoverLeases(ctx context.Context, limit int) error {
 func (s *Store) resend(ctx context.Context, l *lostLease) error {
 	sb := l.sb
 	sb.Commands = 0
+	resets := s.resetSeq.Load()
 	start := time.Now()
 	err := s.syncer.Sync(ctx, sb)
 	s.commands.Add(int64(sb.Commands))
@@ -1218,6 +1227,10 @@ func (s *Store) resend(ctx context.Context, l *lostLease) error {
 	for j, it := range sb.Items {
 		res := sb.Results[j]
 		if res.Granted <= 0 {
+			continue
+		}
+		if s.resetSince(it.Key, resets) {
+			sh.dropped += res.Granted // see remoteCall
 			continue
 		}
 		c := sh.live(it.Key, now)
@@ -1268,11 +1281,11 @@ func (s *Store) Reset(ctx context.Context, keys ...store.Key) error {
 	if s.local != nil {
 		return s.local.Reset(ctx, keys...)
 	}
-	s.resets.Add(1) // before the remote's reset: see remoteCall
 	s.commands.Add(1)
 	if err := s.remote.Reset(ctx, keys...); err != nil {
 		return fmt.Errorf("hybrid: reset: %w", err)
 	}
+	s.markReset(keys)
 	defer s.voidRetry(keys) // after the local cells go: a flush failing meanwhile is voided too
 	for _, k := range keys {
 		sh := s.shardOf(k.Caller)
@@ -1287,6 +1300,50 @@ func (s *Store) Reset(ctx context.Context, keys ...store.Key) error {
 		sh.mu.Unlock()
 	}
 	return nil
+}
+
+// resetMark records when this store reset a key: the value of resetSeq
+// once the remote had reset it, and the time, for pruning.
+type resetMark struct {
+	seq int64
+	at  time.Time
+}
+
+// markReset records keys as reset by this store, once the remote has reset
+// them. Marks older than any remote call can be (twice the remote and
+// flush timeouts) are pruned when many have gathered.
+func (s *Store) markReset(keys []store.Key) {
+	seq := s.resetSeq.Add(1)
+	now := time.Now()
+	s.resetMu.Lock()
+	defer s.resetMu.Unlock()
+	if s.resetKeys == nil {
+		s.resetKeys = make(map[store.Key]resetMark)
+	}
+	if len(s.resetKeys) >= 1024 {
+		old := now.Add(-2 * (s.remoteTimeout + s.flushTimeout))
+		for k, m := range s.resetKeys {
+			if m.at.Before(old) {
+				delete(s.resetKeys, k)
+			}
+		}
+	}
+	for _, k := range keys {
+		s.resetKeys[k] = resetMark{seq: seq, at: now}
+	}
+}
+
+// resetSince reports whether this store reset k after resetSeq read start:
+// a lease granted by a call that started then may have been voided by the
+// reset, or taken after it; nothing tells which.
+func (s *Store) resetSince(k store.Key, start int64) bool {
+	if s.resetSeq.Load() == start {
+		return false // no reset at all since: the common case, no lock
+	}
+	s.resetMu.Lock()
+	m, ok := s.resetKeys[k]
+	s.resetMu.Unlock()
+	return ok && m.seq > start
 }
 
 // voidRetry turns the items on keys of a flush waiting to be sent again
