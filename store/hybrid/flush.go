@@ -175,7 +175,7 @@ func (s *Store) build(now int64, final bool) *flushBatch {
 
 func (fb *flushBatch) add(sh *shard, c *cell, it store.SyncItem) {
 	fb.sb.Items = append(fb.sb.Items, it)
-	fb.refs = append(fb.refs, flushRef{sh: sh, c: c, want: it.N, epoch: c.epoch})
+	fb.refs = append(fb.refs, flushRef{sh: sh, c: c, want: it.N, epoch: builtEpoch(c)})
 }
 
 // buildRelaxed sends a cell's pending delta, or reads it when it is active
@@ -273,7 +273,8 @@ func (s *Store) prefetch(fb *flushBatch, sh *shard, c *cell, now, procs int64) {
 	}
 	want := max(min(c.total, c.ceil/(2*procs)), 1)
 	fb.sb.Items = append(fb.sb.Items, store.SyncItem{Kind: store.SyncTake, Key: k, N: want, Ceil: c.ceil, TTL: time.Duration(end + p - now)})
-	fb.refs = append(fb.refs, flushRef{sh: sh, c: nil, want: want, next: &cell{key: k, expires: end + p, ceil: c.ceil, period: c.period}})
+	fb.refs = append(fb.refs, flushRef{sh: sh, c: nil, want: want, epoch: unheard,
+		next: &cell{key: k, expires: end + p, ceil: c.ceil, period: c.period}})
 }
 
 // fold merges the reply of a successful flush into the cells.

@@ -112,9 +112,10 @@ type Store struct {
 	down     atomic.Bool   // the last remote call failed: skip first-sight reads
 	resetSeq atomic.Int64  // Reset calls completed at the remote so far
 
-	resetMu   sync.Mutex
-	resetKeys map[store.Key]resetMark // keys reset lately: see resetSince
-	closed    atomic.Bool
+	resetMu     sync.Mutex
+	resetKeys   map[store.Key]resetMark // keys reset lately: see resetSince
+	resetPruned time.Time               // when resetKeys was last pruned
+	closed      atomic.Bool
 
 	callMu   sync.Mutex
 	calls    map[string]*call        // remote calls in flight on decision paths, by caller
@@ -194,21 +195,24 @@ type cell struct {
 }
 
 // hear folds in the reset epoch of an answer about c to an item built
-// while c knew epoch built. It reports whether the answer is current: its
-// epoch is the one c now holds. An answer at a new epoch, to an item built
-// on what c still holds, means a reset happened since: a lease c holds was
-// taken before it, the reset voided it, and the remote no longer counts it,
-// so it is dropped, neither spent nor given back (a strict process may have
-// spent some of it until this answer). An answer at another epoch, when c
-// has heard of another since the item was built, is stale: an older
-// answer folded late; it changes nothing, and what it granted was voided.
+// while c knew epoch built (unheard when c was absent or had never heard
+// one). It reports whether the answer is current: its epoch is the one c
+// now holds. An answer at a new epoch, to an item built on what c still
+// holds, means a reset happened since: a lease c holds was taken before
+// it, the reset voided it, and the remote no longer counts it, so it is
+// dropped, neither spent nor given back (a strict process may have spent
+// some of it until this answer). An answer at another epoch, when c has
+// heard of another since the item was built, is late: an older answer
+// folded late; it changes nothing, and what it granted was voided.
 //
 // A cell that never heard an epoch (new, or known only from Do's answers,
-// which carry none) takes the answer's.
+// which carry none) takes the answer's. For an item built unheard, the
+// epochs are compared by age: Redis advances a cell's epoch and never
+// moves it back while the cell lives, so the larger is the newer.
 func (c *cell) hear(built, epoch int64) (current bool) {
 	switch {
 	case c.heard && c.epoch == epoch:
-	case c.epoch == built || !c.heard:
+	case !c.heard || c.epoch == built || (built == unheard && epoch > c.epoch):
 		c.lease = 0
 		c.epoch = epoch
 	default:
@@ -216,6 +220,19 @@ func (c *cell) hear(built, epoch int64) (current bool) {
 	}
 	c.known, c.heard = true, true
 	return true
+}
+
+// unheard is the built epoch of an item whose cell was absent, or had
+// never heard an epoch, when the item was built.
+const unheard = -1
+
+// builtEpoch is the epoch an item built now from c assumes, for hear: c's
+// epoch, or unheard.
+func builtEpoch(c *cell) int64 {
+	if c == nil || !c.heard {
+		return unheard
+	}
+	return c.epoch
 }
 
 // floorEpoch is the reset epoch of a floor computed from the cell's view:
@@ -632,7 +649,7 @@ func (s *Store) settle(ctx context.Context, sh *shard, b *store.Batch) error {
 		default:
 			return
 		}
-		cells[n], builtSettle[n] = c, c.epoch
+		cells[n], builtSettle[n] = c, builtEpoch(c)
 		n++
 	}
 	for i := range b.Ops {
@@ -979,10 +996,7 @@ func (s *Store) remoteCall(ctx context.Context, sh *shard, b *store.Batch, n nee
 	for i := range b.Ops {
 		op := &b.Ops[i]
 		c := sh.live(op.Key, now)
-		var e int64
-		if c != nil {
-			e = c.epoch
-		}
+		e := builtEpoch(c)
 		switch n {
 		case needRead:
 			if op.Kind == store.Add && op.Period >= s.longPeriod && c == nil {
@@ -1313,15 +1327,17 @@ type resetMark struct {
 // them. Marks older than any remote call can be (twice the remote and
 // flush timeouts) are pruned when many have gathered.
 func (s *Store) markReset(keys []store.Key) {
-	seq := s.resetSeq.Add(1)
 	now := time.Now()
 	s.resetMu.Lock()
 	defer s.resetMu.Unlock()
+	seq := s.resetSeq.Add(1) // under resetMu: marks only ever grow
 	if s.resetKeys == nil {
 		s.resetKeys = make(map[store.Key]resetMark)
 	}
-	if len(s.resetKeys) >= 1024 {
-		old := now.Add(-2 * (s.remoteTimeout + s.flushTimeout))
+	horizon := 2 * (s.remoteTimeout + s.flushTimeout)
+	if len(s.resetKeys) >= 1024 && now.Sub(s.resetPruned) > horizon/4 {
+		s.resetPruned = now
+		old := now.Add(-horizon)
 		for k, m := range s.resetKeys {
 			if m.at.Before(old) {
 				delete(s.resetKeys, k)
