@@ -88,26 +88,15 @@ func (h *hookRedis) Sync(ctx context.Context, b *store.SyncBatch) error {
 // gatedReset is a remote whose Reset blocks until released, so that a
 // lease request can be applied before a reset that began before it.
 type gatedReset struct {
-	*fakeRemote
+	*hookRemote
 	gate    chan struct{}
 	entered chan struct{}
-	after   func()
 }
 
 func (g *gatedReset) Reset(ctx context.Context, keys ...store.Key) error {
 	close(g.entered)
 	<-g.gate
 	return g.fakeRemote.Reset(ctx, keys...)
-}
-
-func (g *gatedReset) Sync(ctx context.Context, b *store.SyncBatch) error {
-	err := g.fakeRemote.Sync(ctx, b)
-	if g.after != nil && err == nil {
-		f := g.after
-		g.after = nil
-		f()
-	}
-	return err
 }
 
 // TestOwnResetStartedBeforeLeaseRequest: this process's Reset begins
@@ -117,7 +106,7 @@ func (g *gatedReset) Sync(ctx context.Context, b *store.SyncBatch) error {
 func TestOwnResetStartedBeforeLeaseRequest(t *testing.T) {
 	ctx := context.Background()
 	key := minuteKey("k", hotStart)
-	g := &gatedReset{fakeRemote: newFakeRemote(), gate: make(chan struct{}), entered: make(chan struct{})}
+	g := &gatedReset{hookRemote: &hookRemote{fakeRemote: newFakeRemote()}, gate: make(chan struct{}), entered: make(chan struct{})}
 	a := hybrid.New(g, manualOpts(true)...)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -130,7 +119,7 @@ func TestOwnResetStartedBeforeLeaseRequest(t *testing.T) {
 		}
 	}()
 	<-g.entered // Reset has bumped the counter, not yet reached the remote
-	g.after = func() {
+	g.after = func(*store.SyncBatch) {
 		close(g.gate) // the reset now reaches the remote, after the lease
 		<-done        // and finishes locally before the answer is folded
 	}
@@ -186,24 +175,13 @@ func TestOwnResetDuringResend(t *testing.T) {
 }
 
 type signalReset struct {
-	*fakeRemote
+	*hookRemote
 	reset chan struct{}
-	after func()
 }
 
 func (g *signalReset) Reset(ctx context.Context, keys ...store.Key) error {
 	err := g.fakeRemote.Reset(ctx, keys...)
 	close(g.reset)
-	return err
-}
-
-func (g *signalReset) Sync(ctx context.Context, b *store.SyncBatch) error {
-	err := g.fakeRemote.Sync(ctx, b)
-	if g.after != nil && err == nil {
-		f := g.after
-		g.after = nil
-		f()
-	}
 	return err
 }
 
@@ -215,13 +193,13 @@ func TestOwnResetDuringPrefetch(t *testing.T) {
 	now := hotStart + int64(59900*time.Millisecond)
 	next := minuteKey("k", hotStart)
 	next.Window++
-	g := &signalReset{fakeRemote: newFakeRemote(), reset: make(chan struct{})}
+	g := &signalReset{hookRemote: &hookRemote{fakeRemote: newFakeRemote()}, reset: make(chan struct{})}
 	a := hybrid.New(g, hybrid.Strict(), hybrid.WithoutFlusher(), hybrid.WithClock(func() time.Time { return time.Unix(0, now) }))
 	if got := allow(t, a, "k", now, 10, 100); got != 10 {
 		t.Fatalf("admitted %d", got)
 	}
 	var wg sync.WaitGroup
-	g.after = func() {
+	g.after = func(*store.SyncBatch) {
 		wg.Go(func() {
 			if err := a.Reset(ctx, next); err != nil {
 				t.Error(err)
