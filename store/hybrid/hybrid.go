@@ -1113,6 +1113,7 @@ const slowWait = 5 * time.Millisecond
 // grant whose reply was lost would stay taken in the remote, unspent, until
 // its window ended.
 type lostLease struct {
+	caller  string
 	sh      *shard
 	sb      *store.SyncBatch
 	periods []time.Duration // the items' limit periods, for the cells they create
@@ -1124,14 +1125,14 @@ type lostLease struct {
 // remote until its window ends.
 const maxLost = 1024
 
-// keepLost keeps ls, lost lease requests of caller, within maxLost. The
-// caller holds callMu.
-func (s *Store) keepLost(caller string, ls ...*lostLease) {
+// keepLost keeps ls, lost lease requests, within maxLost. The caller
+// holds callMu.
+func (s *Store) keepLost(ls ...*lostLease) {
 	for _, l := range ls {
 		if s.nLost >= maxLost {
 			return
 		}
-		s.lost[caller] = append(s.lost[caller], l)
+		s.lost[l.caller] = append(s.lost[l.caller], l)
 		s.nLost++
 	}
 }
@@ -1148,13 +1149,12 @@ func (s *Store) takeLost(caller string) []*lostLease {
 // loseLease keeps sb, a lease request for the ops idx of b that failed, to
 // be sent again.
 func (s *Store) loseLease(b *store.Batch, sh *shard, sb *store.SyncBatch, idx []int, built []int64) {
-	l := &lostLease{sh: sh, sb: sb, periods: make([]time.Duration, len(idx)), built: built}
+	l := &lostLease{caller: b.Ops[0].Key.Caller, sh: sh, sb: sb, periods: make([]time.Duration, len(idx)), built: built}
 	for j, i := range idx {
 		l.periods[j] = b.Ops[i].Period
 	}
-	caller := b.Ops[0].Key.Caller
 	s.callMu.Lock()
-	s.keepLost(caller, l)
+	s.keepLost(l)
 	s.callMu.Unlock()
 }
 
@@ -1170,10 +1170,16 @@ func (s *Store) recoverLease(ctx context.Context, caller string) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.remoteTimeout)
 	defer cancel()
+	return s.resendAll(cctx, ls)
+}
+
+// resendAll sends ls again in turn; at the first failure it keeps the
+// requests not yet answered and returns the error.
+func (s *Store) resendAll(ctx context.Context, ls []*lostLease) error {
 	for i, l := range ls {
-		if err := s.resend(cctx, l); err != nil {
+		if err := s.resend(ctx, l); err != nil {
 			s.callMu.Lock()
-			s.keepLost(caller, ls[i:]...)
+			s.keepLost(ls[i:]...)
 			s.callMu.Unlock()
 			return err
 		}
@@ -1187,7 +1193,6 @@ func (s *Store) recoverLease(ctx context.Context, caller string) error {
 func (s *Store) recoverLeases(ctx context.Context, limit int) error {
 	s.callMu.Lock()
 	var batch []*lostLease
-	var callers []string // batch[i]'s caller
 	for caller := range s.lost {
 		if len(batch) >= limit {
 			break
@@ -1195,9 +1200,7 @@ func (s *Store) recoverLeases(ctx context.Context, limit int) error {
 		if _, busy := s.calls[caller]; busy {
 			continue // its own decision is recovering them
 		}
-		for _, l := range s.takeLost(caller) {
-			batch, callers = append(batch, l), append(callers, caller)
-		}
+		batch = append(batch, s.takeLost(caller)...)
 	}
 	s.callMu.Unlock()
 	if len(batch) == 0 {
@@ -1205,17 +1208,7 @@ func (s *Store) recoverLeases(ctx context.Context, limit int) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.flushTimeout)
 	defer cancel()
-	for i, l := range batch {
-		if err := s.resend(ctx, l); err != nil {
-			s.callMu.Lock()
-			for j := i; j < len(batch); j++ {
-				s.keepLost(callers[j], batch[j])
-			}
-			s.callMu.Unlock()
-			return err
-		}
-	}
-	return nil
+	return s.resendAll(ctx, batch)
 }
 
 // resend sends a lost lease request again and folds what it granted into
